@@ -1,0 +1,1 @@
+"""Headless subcommands of the ``kvdesk`` executable (no Qt imports here)."""

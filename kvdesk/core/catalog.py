@@ -1,0 +1,152 @@
+"""Model and GPU catalogues: shipped JSON in ``presets/`` plus the user's own entries.
+
+Shipped: ``presets/models.json`` and ``presets/gpus.json`` ({"format_version": 1, "models"|"gpus": [...]}).
+User entries (same schema) live in ``<config dir>/models.json`` / ``gpus.json`` and override
+shipped entries with the same id.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kvdesk.core.errors import InputError, describe_validation_error
+from kvdesk.core.gpu import GpuSpec
+from kvdesk.core.model import ModelSpec
+from kvdesk.core.resources import presets_dir
+from kvdesk.core.settings import config_dir
+
+CATALOG_FORMAT_VERSION = 1
+_ID = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_MAX_USER_FILE = 8 << 20
+
+
+class ModelEntry(ModelSpec):
+    id: str = _ID
+
+    def to_spec(self) -> ModelSpec:
+        return ModelSpec.model_validate(self.model_dump(exclude={"id"}))
+
+
+class GpuEntry(GpuSpec):
+    id: str = _ID
+
+    def to_spec(self) -> GpuSpec:
+        return GpuSpec.model_validate(self.model_dump(exclude={"id"}))
+
+
+class ModelCatalogFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format_version: int = CATALOG_FORMAT_VERSION
+    models: list[ModelEntry]
+
+
+class GpuCatalogFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format_version: int = CATALOG_FORMAT_VERSION
+    gpus: list[GpuEntry]
+
+
+def _read(path: Path) -> object:
+    if path.stat().st_size > _MAX_USER_FILE:
+        raise InputError(f"{path.name}: larger than {_MAX_USER_FILE >> 20} MiB, not a catalogue")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path.name}: not valid JSON ({exc})") from None
+
+
+@cache
+def shipped_models() -> tuple[ModelEntry, ...]:
+    data = ModelCatalogFile.model_validate(_read(presets_dir() / "models.json"))
+    return tuple(data.models)
+
+
+@cache
+def shipped_gpus() -> tuple[GpuEntry, ...]:
+    data = GpuCatalogFile.model_validate(_read(presets_dir() / "gpus.json"))
+    return tuple(data.gpus)
+
+
+def _user_file(kind: str) -> Path:
+    return config_dir() / f"{kind}.json"
+
+
+def user_models() -> list[ModelEntry]:
+    path = _user_file("models")
+    if not path.exists():
+        return []
+    try:
+        return ModelCatalogFile.model_validate(_read(path)).models
+    except ValidationError as exc:
+        raise InputError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def user_gpus() -> list[GpuEntry]:
+    path = _user_file("gpus")
+    if not path.exists():
+        return []
+    try:
+        return GpuCatalogFile.model_validate(_read(path)).gpus
+    except ValidationError as exc:
+        raise InputError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def all_models() -> list[ModelEntry]:
+    merged = {m.id: m for m in shipped_models()}
+    merged.update({m.id: m for m in user_models()})
+    return list(merged.values())
+
+
+def all_gpus() -> list[GpuEntry]:
+    merged = {g.id: g for g in shipped_gpus()}
+    merged.update({g.id: g for g in user_gpus()})
+    return list(merged.values())
+
+
+def _lookup(entries: list, wanted: str, kind: str):  # type: ignore[no-untyped-def]
+    key = wanted.strip().lower()
+    for e in entries:
+        if e.id.lower() == key:
+            return e
+    for e in entries:
+        if e.name.lower() == key:
+            return e
+    near = [e.id for e in entries if key in e.id.lower() or key in e.name.lower()][:5]
+    hint = f" (did you mean: {', '.join(near)}?)" if near else f" (see `kvdesk list {kind}s`)"
+    raise InputError(f"unknown {kind} '{wanted}'{hint}", field=kind)
+
+
+def find_model(wanted: str) -> ModelEntry:
+    entry: ModelEntry = _lookup(all_models(), wanted, "model")
+    return entry
+
+
+def find_gpu(wanted: str) -> GpuEntry:
+    entry: GpuEntry = _lookup(all_gpus(), wanted, "gpu")
+    return entry
+
+
+def save_user_model(entry: ModelEntry) -> Path:
+    from kvdesk.core.atomic import atomic_write_text
+
+    entries = {m.id: m for m in user_models()}
+    entries[entry.id] = entry
+    doc = ModelCatalogFile(models=list(entries.values())).model_dump(mode="json", exclude_none=True)
+    path = _user_file("models")
+    atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def save_user_gpu(entry: GpuEntry) -> Path:
+    from kvdesk.core.atomic import atomic_write_text
+
+    entries = {g.id: g for g in user_gpus()}
+    entries[entry.id] = entry
+    doc = GpuCatalogFile(gpus=list(entries.values())).model_dump(mode="json", exclude_none=True)
+    path = _user_file("gpus")
+    atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return path

@@ -1,0 +1,202 @@
+"""EngineProfile: the strategy object ``calculate(plan)`` delegates to, plus shared machinery.
+
+An engine profile answers, vectorised over numpy arrays of per-sequence context and batch:
+how many K / V / recurrent-state bytes the engine allocates, and how many other bytes it needs.
+The base class turns that into a Breakdown: per-device split, verdict, the largest context and
+batch that fit (a k-ary search over the vectorised need), and decode time from bandwidth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
+from kvdesk.core.dtypes import KvType, kv_type
+from kvdesk.core.plan import MAX_BATCH, MAX_CONTEXT, Plan
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class CacheArrays:
+    """Bytes the cache needs, summed over all devices, broadcast over (ctx, batch) inputs."""
+
+    k: FloatArray
+    v: FloatArray
+    state: FloatArray
+
+    @property
+    def total(self) -> FloatArray:
+        return self.k + self.v + self.state
+
+
+@dataclass
+class FixedCosts:
+    """Per-device bytes that do not grow with the cache (weights) and the engine's other needs."""
+
+    names: list[str]
+    weights: list[int]
+    compute: list[int]
+    overhead: list[int]  # runtime overhead excluding compute buffers
+    budget: list[int]
+    rules: list[Rule] = field(default_factory=list)
+
+
+class EngineProfile:
+    name: ClassVar[str] = "base"
+    label: ClassVar[str] = "Base"
+
+    # -- to implement ---------------------------------------------------------------------------
+    def cache(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
+        raise NotImplementedError
+
+    def fixed(self, plan: Plan) -> FixedCosts:
+        raise NotImplementedError
+
+    def cache_rules(self, plan: Plan) -> list[Rule]:
+        return []
+
+    def validate(self, plan: Plan) -> list[str]:
+        """Raise InputError for contradictory settings; return warnings for dubious ones."""
+        return []
+
+    def extra(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> dict[str, object]:
+        return {}
+
+    def formula(self, plan: Plan) -> str:
+        return ""
+
+    def cache_device_shares(self, plan: Plan, n_devices: int) -> list[float]:
+        """How the cache divides over devices (default: evenly)."""
+        return [1.0 / n_devices] * n_devices
+
+    # -- shared machinery -----------------------------------------------------------------------
+    def kv_types(self, plan: Plan) -> tuple[KvType, KvType]:
+        w = plan.workload
+        return kv_type(w.kv_dtype_k, plan.model.dtype), kv_type(w.kv_dtype_v, plan.model.dtype)
+
+    def need(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts) -> FloatArray:
+        """Total bytes over all devices for each (ctx, batch)."""
+        base = sum(fixed.weights) + sum(fixed.compute) + sum(fixed.overhead)
+        return np.asarray(self.cache(plan, ctx, batch).total, dtype=np.float64) + base
+
+    def fits_mask(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts) -> npt.NDArray[np.bool_]:
+        return np.asarray(self.need(plan, ctx, batch, fixed) <= sum(fixed.budget))
+
+    def max_context(self, plan: Plan, fixed: FixedCosts, batch: int) -> int:
+        limit = plan.model.native_context or MAX_CONTEXT
+        return largest_true(lambda c: self.fits_mask(plan, c, batch, fixed), 1, max(limit, 1))
+
+    def max_batch(self, plan: Plan, fixed: FixedCosts, ctx: int) -> int:
+        return largest_true(lambda b: self.fits_mask(plan, ctx, b, fixed), 1, MAX_BATCH)
+
+    def calculate(self, plan: Plan) -> Breakdown:
+        warnings = self.validate(plan)
+        w = plan.workload
+        fixed = self.fixed(plan)
+        if plan.calibration and plan.calibration.overhead_delta_bytes:
+            fixed.overhead = [max(0, o + plan.calibration.overhead_delta_bytes // len(fixed.overhead)) for o in fixed.overhead]
+        cache = self.cache(plan, w.context, w.batch)
+        devices = self._split(plan, fixed, cache)
+        per_token = self.cache(plan, np.array([w.context, w.context + 1]), 1)
+        kv_per_token = int(max(0.0, float(per_token.k[1] + per_token.v[1] - per_token.k[0] - per_token.v[0])))
+        fits = all(d.spill_bytes == 0 for d in devices)
+        decode_ms, slowdown = self._decode_time(plan, devices)
+        rules = [*fixed.rules, *self.cache_rules(plan)]
+        return Breakdown(
+            engine=self.name,
+            per_device=devices,
+            kv_bytes_per_token=kv_per_token,
+            fits=fits,
+            max_context=self.max_context(plan, fixed, w.batch),
+            max_batch=self.max_batch(plan, fixed, w.context),
+            decode_ms_per_token=decode_ms,
+            spill_slowdown=slowdown,
+            rules=rules,
+            formula=self.formula(plan),
+            extra=self.extra(plan, fixed, cache),
+            warnings=warnings,
+        )
+
+    def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
+        shares = self.cache_device_shares(plan, len(fixed.names))
+        k, v, s = (float(np.asarray(a).reshape(-1)[0]) for a in (cache.k, cache.v, cache.state))
+        devices = []
+        for i, name in enumerate(fixed.names):
+            devices.append(
+                DeviceBreakdown(
+                    name=name,
+                    weights_bytes=fixed.weights[i],
+                    k_cache_bytes=round(k * shares[i]),
+                    v_cache_bytes=round(v * shares[i]),
+                    recurrent_state_bytes=round(s * shares[i]),
+                    compute_bytes=fixed.compute[i],
+                    overhead_bytes=fixed.compute[i] + fixed.overhead[i],
+                    budget_bytes=fixed.budget[i],
+                )
+            )
+        _fix_rounding(devices, round(k), round(v), round(s))
+        return devices
+
+    def live_cache_bytes(self, plan: Plan) -> float:
+        """Cache bytes one decode step reads (sliding layers read only their window)."""
+        w = plan.workload
+        return float(np.asarray(self.cache(plan, w.context, w.batch).total).reshape(-1)[0])
+
+    def _decode_time(self, plan: Plan, devices: list[DeviceBreakdown]) -> tuple[float, float]:
+        """Memory-bound decode: one token reads the active weights and the live cache once.
+
+        time ≈ bytes / bandwidth (DESIGN.md §2). Devices of a tensor-parallel group read in parallel;
+        layer splits (pipeline) run one after another, so their times add up. Spilled bytes are read
+        from system RAM at ``host_bandwidth_bytes_per_s``.
+        """
+        model = plan.model
+        fmt = plan.workload.weights_format
+        read = model.active_weights_bytes(fmt) + self.live_cache_bytes(plan)
+        total = max(1, sum(d.total_bytes for d in devices))
+        spilled = sum(d.spill_bytes for d in devices)
+        spill_read = read * spilled / total
+        bw = plan.gpu.bandwidth_bytes_per_s
+        parallel = max(1, plan.engine.tp)
+        gpu_s = (read - spill_read) / (bw * parallel)
+        host_s = spill_read / plan.host_bandwidth_bytes_per_s
+        ideal = read / (bw * parallel)
+        seconds = gpu_s + host_s
+        return seconds * 1000.0, (seconds / ideal) if ideal > 0 else 1.0
+
+
+def _fix_rounding(devices: list[DeviceBreakdown], k: int, v: int, s: int) -> None:
+    """Make per-device cache bytes add up exactly to the totals (remainder on the first device)."""
+    if not devices:
+        return
+    first = devices[0]
+    first.k_cache_bytes += k - sum(d.k_cache_bytes for d in devices)
+    first.v_cache_bytes += v - sum(d.v_cache_bytes for d in devices)
+    first.recurrent_state_bytes += s - sum(d.recurrent_state_bytes for d in devices)
+
+
+def largest_true(pred: object, lo: int, hi: int, fan: int = 256) -> int:
+    """Largest integer x in [lo, hi] with pred(x) true, for a monotone (true…false) predicate.
+
+    ``pred`` takes an int64 array and returns a bool array: a k-ary search that evaluates ``fan``
+    candidates per numpy call, so a range of 2**26 takes about four calls. Returns lo-1 if none.
+    """
+    f = pred  # type: ignore[assignment]
+    if not bool(np.asarray(f(np.array([lo], dtype=np.int64))).reshape(-1)[0]):  # type: ignore[operator]
+        return lo - 1
+    while hi - lo > 0:
+        n = min(fan, hi - lo)
+        cand = np.unique(np.linspace(lo, hi, n + 1).round().astype(np.int64))
+        ok = np.asarray(f(cand)).reshape(-1)  # type: ignore[operator]
+        idx = int(np.flatnonzero(ok)[-1])  # cand[0] == lo is known true
+        if idx == len(cand) - 1:
+            return int(cand[idx])
+        lo, hi = int(cand[idx]), int(cand[idx + 1]) - 1
+        if lo == hi:
+            return lo
+    return lo
