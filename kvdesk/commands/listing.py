@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from kvdesk.core.catalog import all_gpus, all_models
 from kvdesk.core.units import format_bytes, format_tokens
@@ -15,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    rows: list[dict[str, Any]]
     if args.what == "models":
         rows = [
             {

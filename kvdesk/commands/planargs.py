@@ -140,7 +140,8 @@ def apply_overrides(base: Plan, args: argparse.Namespace) -> Plan:
         update["gpu"], update["gpu_preset_id"] = gpu, gpu_id
     if getattr(args, "gpus", None) is not None:
         update["gpu_count"] = args.gpus
-    plan = Plan.model_validate({**base.model_dump(), **{k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in update.items()}})
+    dumped = {k: (v.model_dump() if hasattr(v, "model_dump") else v) for k, v in update.items()}
+    plan = Plan.model_validate({**base.model_dump(), **dumped})
     model = plan.model
     if plan.workload.weights_format:
         model.weight_format(plan.workload.weights_format)  # raises a clear InputError if unknown

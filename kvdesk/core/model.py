@@ -174,4 +174,4 @@ def uniform_model(
 ) -> ModelSpec:
     """A plain (GQA/MHA) model: every layer full attention with the same heads."""
     group = LayerGroup(count=n_layers, kind="full", n_kv_heads=n_kv_heads, head_dim_k=head_dim, head_dim_v=head_dim)
-    return ModelSpec(name=name, layers=[group], params_total=params_total, **extra)  # type: ignore[arg-type]
+    return ModelSpec(name=name, layers=[group], params_total=params_total, **extra)

@@ -30,7 +30,8 @@ def summary_text(plan: Plan, bd: Breakdown) -> str:
     if bd.recurrent_state_bytes:
         rows.append(f"  recurrent state  {format_bytes(bd.recurrent_state_bytes):>14}")
     rows += [
-        f"  overhead         {format_bytes(bd.overhead_bytes):>14}   (compute buffers {format_bytes(bd.compute_bytes)})",
+        f"  overhead         {format_bytes(bd.overhead_bytes):>14}"
+        f"   (compute buffers {format_bytes(bd.compute_bytes)})",
         f"  total            {format_bytes(bd.total_bytes):>14}",
         f"  budget           {format_bytes(bd.budget_bytes):>14}",
         "",

@@ -19,7 +19,7 @@ def parse_tokens(text: str | int, field: str = "ctx") -> int:
         if not match:
             raise InputError(f"{field}: '{text}' is not a token count (e.g. 8192, 32k, 1M)", field=field)
         number, suffix = float(match.group(1)), match.group(2).lower()
-        value = int(round(number * {"": 1, "k": 1024, "m": 1024 * 1024}[suffix]))
+        value = round(number * {"": 1, "k": 1024, "m": 1024 * 1024}[suffix])
     if value < 1:
         raise InputError(f"{field}: must be at least 1 (got {text})", field=field)
     return value
