@@ -51,9 +51,9 @@ def test_frozen_bundle_layout_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 @pytest.mark.slow
 def test_installed_wheel_ships_presets_and_resources(tmp_path: Path) -> None:
     wheel_dir = tmp_path / "wheel"
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(wheel_dir), str(REPO)],
+        [*pip_wheel, "-w", str(wheel_dir), str(REPO)],
         capture_output=True, text=True, timeout=300,
     )
     assert build.returncode == 0, build.stderr

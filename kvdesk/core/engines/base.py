@@ -85,7 +85,9 @@ class EngineProfile:
         base = sum(fixed.weights) + sum(fixed.compute) + sum(fixed.overhead)
         return np.asarray(self.cache(plan, ctx, batch).total, dtype=np.float64) + base
 
-    def fits_mask(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts) -> npt.NDArray[np.bool_]:
+    def fits_mask(
+        self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts
+    ) -> npt.NDArray[np.bool_]:
         return np.asarray(self.need(plan, ctx, batch, fixed) <= sum(fixed.budget))
 
     def max_context(self, plan: Plan, fixed: FixedCosts, batch: int) -> int:
@@ -100,7 +102,8 @@ class EngineProfile:
         w = plan.workload
         fixed = self.fixed(plan)
         if plan.calibration and plan.calibration.overhead_delta_bytes:
-            fixed.overhead = [max(0, o + plan.calibration.overhead_delta_bytes // len(fixed.overhead)) for o in fixed.overhead]
+            delta = plan.calibration.overhead_delta_bytes // len(fixed.overhead)
+            fixed.overhead = [max(0, o + delta) for o in fixed.overhead]
         cache = self.cache(plan, w.context, w.batch)
         devices = self._split(plan, fixed, cache)
         per_token = self.cache(plan, np.array([w.context, w.context + 1]), 1)
