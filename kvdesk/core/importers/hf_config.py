@@ -1,0 +1,171 @@
+"""HF ``config.json`` (file or snapshot folder) → ModelSpec.
+
+Multimodal configs keep the language model under ``text_config`` (Gemma 3, Llama 4, Mistral 3 …):
+its fields win, the top level supplies what it lacks (dtype, quantization_config). Defaults that a
+config may leave out come from the transformers configuration class of its ``model_type``.
+When the folder holds safetensors (``model.safetensors.index.json`` or ``*.safetensors``), their
+headers give the exact weight bytes and parameter count; otherwise both are computed from the
+architecture (see ``hf_params``) and marked as computed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kvdesk.core.errors import InputError, describe_validation_error
+from kvdesk.core.importers import ImportResult
+from kvdesk.core.importers.hf_layers import build_layers, cfg_int
+from kvdesk.core.importers.hf_params import count_params, n_experts, n_experts_active
+from kvdesk.core.importers.safetensors import SafetensorsWeights, read_safetensors_weights
+from kvdesk.core.model import ModelSpec, WeightFormat
+from kvdesk.core.plan import ModelOrigin
+
+MAX_CONFIG = 4 << 20
+# transformers Gemma3TextConfig defaults (gemma-3-4b/12b text_config omit some of them)
+MODEL_TYPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gemma3_text": {
+        "vocab_size": 262208,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 4,
+        "head_dim": 256,
+        "max_position_embeddings": 131072,
+        "sliding_window": 4096,
+        "sliding_window_pattern": 6,
+        "tie_word_embeddings": True,
+    },
+}
+_DTYPES = {"bfloat16": "bf16", "float16": "f16", "float32": "f32", "half": "f16", "float": "f32"}
+
+
+def _load(path: Path) -> tuple[dict[str, Any], Path]:
+    cfg_path = path / "config.json" if path.is_dir() else path
+    if not cfg_path.is_file():
+        raise InputError(f"{path}: no config.json here")
+    if cfg_path.stat().st_size > MAX_CONFIG:
+        raise InputError(f"{cfg_path.name}: {cfg_path.stat().st_size:,} bytes is too large for a config.json")
+    try:
+        doc = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{cfg_path.name}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{cfg_path.name}: not a model config (top level is not an object)")
+    return doc, cfg_path
+
+
+def flatten(doc: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """The language-model fields: ``text_config`` over the top level, then model-type defaults."""
+    cfg = {k: v for k, v in doc.items() if k not in ("text_config", "vision_config", "audio_config")}
+    text = doc.get("text_config")
+    if isinstance(text, dict):
+        cfg.update(text)
+        notes.append("read the language model from text_config")
+    defaults = MODEL_TYPE_DEFAULTS.get(str(cfg.get("model_type", "")), {})
+    used = [k for k in defaults if cfg.get(k) is None]
+    for k in used:
+        cfg[k] = defaults[k]
+    if used:
+        notes.append(f"assumed transformers defaults for {cfg.get('model_type')}: {', '.join(used)}")
+    return cfg
+
+
+def _quant_name(q: dict[str, Any]) -> str | None:
+    method = str(q.get("quant_method", "")).lower()
+    bits = q.get("bits") or q.get("w_bit")
+    if method in ("awq", "gptq") and bits:
+        return f"{method}-int{bits}"
+    if method == "fp8" or (method == "compressed-tensors" and "fp8" in json.dumps(q).lower()):
+        return "fp8"
+    if method == "mxfp4":
+        return "MXFP4"
+    if method == "bitsandbytes":
+        return "nf4" if q.get("load_in_4bit") else "int8"
+    return method or None
+
+
+def _formats(
+    cfg: dict[str, Any], params: int, weights: SafetensorsWeights | None, notes: list[str]
+) -> tuple[str, list[WeightFormat]]:
+    raw = str(cfg.get("torch_dtype") or cfg.get("dtype") or "bfloat16").lower().removeprefix("torch.")
+    native = _DTYPES.get(raw, raw)
+    q = cfg.get("quantization_config")
+    quant = _quant_name(q) if isinstance(q, dict) else None
+    name = quant or native
+    if quant:
+        notes.append(f"quantization_config: {q.get('quant_method') if isinstance(q, dict) else q} → weights '{quant}'")
+    if weights is not None:
+        src = f"safetensors headers of {len(weights.files)} file(s), exact"
+        return name, [WeightFormat(name=name, bytes=weights.total_bytes, source=src)]
+    if name in ("bf16", "f16"):
+        return name, [WeightFormat(name=name, bytes=params * 2, source="computed: params × 2 (no safetensors read)")]
+    return name, []
+
+
+def _safetensors(folder: Path, notes: list[str]) -> SafetensorsWeights | None:
+    if not (folder / "model.safetensors.index.json").is_file() and not any(folder.glob("*.safetensors")):
+        return None
+    weights = read_safetensors_weights(folder)
+    notes.append(
+        f"weights from safetensors headers: {weights.total_bytes:,} B, {weights.n_params:,} elements "
+        f"({', '.join(f'{k} {v:,} B' for k, v in sorted(weights.bytes_by_dtype.items()))})"
+    )
+    notes.extend(weights.notes)
+    return weights
+
+
+def _params(cfg: dict[str, Any], layers: list, weights: SafetensorsWeights | None, notes: list[str]) -> tuple[int, int]:
+    total, active = count_params(cfg, layers)
+    if weights is None or weights.notes:  # packed quant formats: shapes undercount
+        notes.append(f"parameters computed from the architecture: {total:,} total, {active:,} active")
+        return total, active
+    exact = weights.n_params
+    if weights.expert_params and n_experts(cfg) > 1:
+        active = exact - weights.expert_params + weights.expert_params * n_experts_active(cfg) // n_experts(cfg)
+    else:
+        active = exact if total == active else max(1, exact - (total - active))
+    return exact, min(active, exact)
+
+
+def import_hf_config(path: Path | str) -> ImportResult:
+    """Import a HF config.json file, or a snapshot folder holding one (and maybe safetensors)."""
+    p = Path(path)
+    notes: list[str] = []
+    doc, cfg_path = _load(p)
+    cfg = flatten(doc, notes)
+    notes.append(f"architecture from {cfg_path}")
+    layers = build_layers(cfg, notes)
+    weights = _safetensors(cfg_path.parent, notes)
+    total, active = _params(cfg, layers, weights, notes)
+    dtype, formats = _formats(cfg, total, weights, notes)
+    if not cfg.get("num_key_value_heads") and not cfg.get("kv_lora_rank") and cfg.get("num_attention_heads"):
+        notes.append("no num_key_value_heads: multi-head attention assumed (KV heads = attention heads)")
+    arch = (doc.get("architectures") or [""])[0] if isinstance(doc.get("architectures"), list) else ""
+    name = str(doc.get("_name_or_path") or cfg_path.parent.name or "imported model")
+    try:
+        model = ModelSpec(
+            name=name[:200] or "imported model",
+            family=str(cfg.get("model_type", ""))[:200],
+            architecture=str(arch)[:200],
+            layers=layers,
+            hidden_size=cfg_int(cfg, "hidden_size", "n_embd", "d_model", default=0) or 0,
+            n_heads=cfg_int(cfg, "num_attention_heads", "n_head", default=0) or 0,
+            vocab_size=cfg_int(cfg, "vocab_size", default=0) or 0,
+            native_context=cfg_int(cfg, "max_position_embeddings", "n_positions", "max_seq_len", default=0) or 0,
+            params_total=max(total, 1),
+            params_active=active if active < total else None,
+            n_experts=n_experts(cfg) or None,
+            n_experts_active=n_experts_active(cfg) or None,
+            dtype=dtype,
+            weight_formats=formats,
+            source=f"config.json at {cfg_path}",
+            notes="; ".join(notes),
+        )
+    except ValidationError as exc:
+        raise InputError(f"{cfg_path.name}: {describe_validation_error(exc)}") from None
+    origin = ModelOrigin(
+        config_path=str(cfg_path), hf_repo=str(doc["_name_or_path"]) if doc.get("_name_or_path") else None
+    )
+    return ImportResult(model=model, origin=origin, notes=notes)

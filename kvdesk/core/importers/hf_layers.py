@@ -1,0 +1,179 @@
+"""Layer layout of a Hugging Face ``config.json``: which layers are full / sliding / chunked / MLA /
+recurrent, with their KV heads and K/V widths.
+
+Rules follow each model's transformers configuration/modeling code:
+- ``layer_types`` (transformers ≥ 4.53) wins when present;
+- Gemma 2: even layers slide (``(i + 1) % 2``); Gemma 3 / Cohere 2: ``sliding_window_pattern``
+  (layer i slides unless ``(i + 1) % pattern == 0``);
+- Llama 4: ``no_rope_layers`` (1 = RoPE + chunked attention) or every 4th layer global,
+  chunk ``attention_chunk_size``;
+- Qwen2/Mistral: ``sliding_window`` applies only when ``use_sliding_window`` is not false (Qwen2:
+  from layer ``max_window_layers`` on);
+- Qwen3-Next: every ``full_attention_interval``-th layer attends, the rest are gated delta-nets;
+- Jamba: attention where ``i % attn_layer_period == attn_layer_offset``, Mamba elsewhere;
+- Nemotron-H: ``hybrid_override_pattern`` (M = Mamba-2, * = attention, - = MLP only);
+- Falcon-H1: attention and Mamba-2 side by side in every layer (both listed);
+- MLA (DeepSeek V2/V3, Kimi K2): ``kv_lora_rank`` + ``qk_rope_head_dim`` per token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kvdesk.core.errors import InputError
+from kvdesk.core.importers import merge_layers, recurrent_state_bytes, shortconv_state_bytes
+from kvdesk.core.model import LayerGroup
+
+_KIND = {
+    "full_attention": "full",
+    "attention": "full",
+    "global": "full",
+    "full": "full",
+    "sliding_attention": "sliding",
+    "sliding": "sliding",
+    "local": "sliding",
+    "chunked_attention": "chunked",
+    "linear_attention": "recurrent",
+    "mamba": "recurrent",
+    "mamba2": "recurrent",
+    "conv": "recurrent",
+}
+
+
+def cfg_int(c: dict[str, Any], *keys: str, default: int | None = None) -> int | None:
+    for k in keys:
+        v = c.get(k)
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            return int(v)
+    return default
+
+
+def head_dims(c: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(n_heads, n_kv_heads, head_dim_k, head_dim_v); a missing num_key_value_heads means MHA."""
+    hidden = cfg_int(c, "hidden_size", "n_embd", "d_model", default=0) or 0
+    n_heads = cfg_int(c, "num_attention_heads", "n_head", "num_heads", default=0) or 0
+    n_kv = cfg_int(c, "num_key_value_heads", "n_head_kv", "num_kv_heads", default=n_heads) or n_heads
+    if c.get("multi_query") is True:
+        n_kv = 1
+    head = cfg_int(c, "head_dim", default=None) or (hidden // n_heads if n_heads else 0)
+    head_v = (cfg_int(c, "v_head_dim", default=head) or head) if c.get("kv_lora_rank") else head
+    return n_heads, n_kv, head, head_v
+
+
+def state_bytes(c: dict[str, Any], kind_name: str, notes: list[str]) -> int:
+    """Recurrent state per layer per sequence (llama.cpp n_embd_r + n_embd_s, f32)."""
+    hidden = cfg_int(c, "hidden_size", default=0) or 0
+    if kind_name == "conv" or "conv_L_cache" in c:
+        return shortconv_state_bytes(hidden, cfg_int(c, "conv_L_cache", default=3) or 3)
+    if "linear_num_value_heads" in c:  # Qwen3-Next gated delta-net
+        d_inner = (cfg_int(c, "linear_num_value_heads") or 0) * (cfg_int(c, "linear_value_head_dim") or 0)
+        return recurrent_state_bytes(
+            cfg_int(c, "linear_conv_kernel_dim", default=4) or 4,
+            d_inner,
+            cfg_int(c, "linear_key_head_dim") or 0,
+            cfg_int(c, "linear_num_key_heads") or 0,
+        )
+    d_state = cfg_int(c, "mamba_d_state", "ssm_state_size", "state_size", default=16) or 16
+    d_conv = cfg_int(c, "mamba_d_conv", "conv_kernel", default=4) or 4
+    heads = cfg_int(c, "mamba_n_heads", "mamba_num_heads")
+    head = cfg_int(c, "mamba_d_head", "mamba_head_dim")
+    d_inner = cfg_int(c, "mamba_d_ssm") or (heads * head if heads and head else 0)
+    if not d_inner:
+        expand = cfg_int(c, "mamba_expand", "expand", default=2) or 2
+        plain_mamba = c.get("model_type") == "mamba"
+        d_inner = (cfg_int(c, "intermediate_size") or 0) if plain_mamba else expand * hidden
+    groups = cfg_int(c, "mamba_n_groups", "n_groups", default=None)
+    if groups is None:
+        groups = 0 if c.get("model_type") in ("jamba", "mamba", "falcon_mamba") else 1
+    notes.append(
+        f"recurrent state: d_conv {d_conv}, d_inner {d_inner}, d_state {d_state}, groups {groups} "
+        "→ (d_conv−1)(d_inner+2·groups·d_state) + d_state·d_inner values at f32 (llama.cpp)"
+    )
+    return recurrent_state_bytes(d_conv, d_inner or 0, d_state, groups)
+
+
+def _pattern_kinds(c: dict[str, Any], n: int) -> list[str]:
+    mt = str(c.get("model_type", ""))
+    window = c.get("sliding_window")
+    if isinstance(c.get("layer_types"), list):
+        raw = [str(t) for t in c["layer_types"]]
+        if len(raw) != n:
+            raise InputError(f"layer_types has {len(raw)} entries for {n} layers")
+        return raw
+    if mt == "qwen3_next":
+        k = cfg_int(c, "full_attention_interval", default=4) or 4
+        return ["full" if (i + 1) % k == 0 else "linear_attention" for i in range(n)]
+    if mt == "jamba":
+        period, offset = cfg_int(c, "attn_layer_period", default=8) or 8, cfg_int(c, "attn_layer_offset", default=4)
+        return ["full" if i % period == offset else "mamba" for i in range(n)]
+    if isinstance(c.get("hybrid_override_pattern"), str):
+        pat = c["hybrid_override_pattern"]
+        if len(pat) != n:
+            raise InputError(f"hybrid_override_pattern has {len(pat)} entries for {n} layers")
+        return [{"M": "mamba", "*": "full", "-": "none"}.get(ch, "none") for ch in pat]
+    if mt.startswith("llama4"):
+        chunked = c.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(n)]
+        return ["chunked_attention" if chunked[i] else "full" for i in range(n)]
+    if window and mt in ("gemma2",):
+        return ["sliding" if (i + 1) % 2 else "full" for i in range(n)]
+    if window and ("sliding_window_pattern" in c or mt in ("gemma3_text", "gemma3", "cohere2")):
+        p = cfg_int(c, "sliding_window_pattern", default=6 if mt.startswith("gemma3") else 4) or 1
+        return ["sliding" if (i + 1) % p else "full" for i in range(n)]
+    if window and c.get("use_sliding_window", True) is not False:
+        start = cfg_int(c, "max_window_layers", default=0) if mt.startswith("qwen2") else 0
+        return ["sliding" if i >= (start or 0) else "full" for i in range(n)]
+    return ["full"] * n
+
+
+def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
+    n = cfg_int(c, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
+    if not n or n < 1:
+        raise InputError("config.json has no num_hidden_layers")
+    n_heads, n_kv, hd_k, hd_v = head_dims(c)
+    kinds = _pattern_kinds(c, n)
+    window = cfg_int(c, "sliding_window", "attention_chunk_size")
+    chunk = cfg_int(c, "attention_chunk_size")
+    mla = cfg_int(c, "kv_lora_rank")
+    state: int | None = None
+    layers: list[LayerGroup] = []
+    for raw in kinds:
+        kind = _KIND.get(raw, "none" if raw == "none" else "full")
+        if kind == "recurrent":
+            state = state if state is not None else state_bytes(c, raw, notes)
+            layers.append(LayerGroup(kind="recurrent", state_bytes=state))
+        elif kind == "none":
+            layers.append(LayerGroup(kind="none"))
+        elif mla:
+            nope, rope = cfg_int(c, "qk_nope_head_dim", default=0) or 0, cfg_int(c, "qk_rope_head_dim", default=0)
+            layers.append(
+                LayerGroup(
+                    kind="mla",
+                    n_kv_heads=n_heads,
+                    head_dim_k=nope + (rope or 0),
+                    head_dim_v=hd_v,
+                    kv_lora_rank=mla,
+                    rope_dim=rope,
+                )
+            )
+        elif kind == "chunked":
+            layers.append(
+                LayerGroup(kind="chunked", window=chunk or window, n_kv_heads=n_kv, head_dim_k=hd_k, head_dim_v=hd_v)
+            )
+        elif kind == "sliding" and window:
+            layers.append(
+                LayerGroup(
+                    kind="sliding",
+                    window=cfg_int(c, "sliding_window") or window,
+                    n_kv_heads=n_kv,
+                    head_dim_k=hd_k,
+                    head_dim_v=hd_v,
+                )
+            )
+        else:
+            layers.append(LayerGroup(kind="full", n_kv_heads=n_kv, head_dim_k=hd_k, head_dim_v=hd_v))
+    if str(c.get("model_type")) == "falcon_h1":
+        layers += [LayerGroup(kind="recurrent", state_bytes=state_bytes(c, "mamba2", notes))] * n
+        notes.append("Falcon-H1: each layer has attention and a Mamba-2 mixer side by side; both listed")
+    return merge_layers(layers)
