@@ -1,0 +1,279 @@
+"""The vLLM (v1 engine) profile: paged KV blocks, KV cache groups, the gpu_memory_utilization budget.
+
+The layout rules live in ``vllm_layout.py`` and the budget in ``vllm_budget.py`` (each cites the vLLM
+source it follows). This module turns them into a Breakdown:
+
+- KV bytes reported = the pool vLLM really allocates (``num_gpu_blocks`` blocks on every rank), or
+  what the requested batch needs when that is more (then the plan does not fit).
+- fits = weights and overhead fit, and ``max_concurrency`` for ``max_model_len = ctx`` ≥ batch.
+- ``extra``: ``kv_cache_tokens``, ``num_gpu_blocks``, ``max_concurrency`` as vLLM logs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
+from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts, _fix_rounding
+from kvdesk.core.engines.vllm_budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, Budget, budget, parse_version
+from kvdesk.core.engines.vllm_layout import KvLayout, build_layout, pp_partition
+from kvdesk.core.errors import InputError
+from kvdesk.core.plan import Plan
+
+SRC_UTILS = "vllm/v1/core/kv_cache_utils.py"
+SRC_SPEC = "vllm/v1/kv_cache_interface.py"
+SRC_WORKER = "vllm/v1/worker/gpu_worker.py determine_available_memory"
+# vLLM < 0.9 (early v1): max_concurrency = num_blocks × block_size / max_model_len
+# (kv_cache_utils.py _get_kv_cache_config_uniform_type, v0.8.x); later versions use
+# get_max_concurrency_for_kv_cache_config (whole blocks per request).
+LEGACY_CONCURRENCY_BEFORE = (0, 9, 0)
+
+
+@dataclass(frozen=True)
+class VllmState:
+    layout: KvLayout
+    budget: Budget
+    num_blocks: int
+    mnbt: int
+    legacy: bool
+    tp: int
+
+    @property
+    def tokens(self) -> int:
+        if not self.layout.groups:
+            return 0
+        if self.legacy:
+            return self.num_blocks * self.layout.min_block_size
+        return self.num_blocks // self.layout.n_groups * self.layout.min_block_size
+
+    def concurrency(self, ctx: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        c = np.asarray(ctx, dtype=np.int64)
+        if not self.layout.groups:
+            return np.full(c.shape, np.inf)
+        if self.legacy:
+            return np.asarray(self.tokens / np.maximum(c, 1), dtype=np.float64)
+        per_req = self.layout.blocks_per_request(c, self.mnbt)
+        return np.asarray(self.num_blocks / np.maximum(per_req, 1), dtype=np.float64)
+
+    def pool_bytes(self) -> list[int]:
+        """Bytes of KV tensors per device (``KVCacheTensor.size`` summed): num_blocks × block bytes."""
+        return [self.num_blocks * b for b in self.device_block_bytes()]
+
+    def device_block_bytes(self) -> list[int]:
+        """Bytes of one block on each device (tp ranks of a pipeline stage hold the same layers)."""
+        return [self.layout.rank_block_bytes[i // self.tp] for i in range(len(self.budget.weights))]
+
+
+class VllmEngine(EngineProfile):
+    name = "vllm"
+    label = "vLLM (v1 engine, paged KV)"
+
+    def __init__(self) -> None:
+        self._memo: tuple[object, ...] | None = None
+
+    # -- state ----------------------------------------------------------------------------------
+    def state(self, plan: Plan) -> VllmState:
+        """The layout and budget for ``plan`` (memoised: context and batch do not change them)."""
+        e, w = plan.engine, plan.workload
+        key = (
+            e.tp, e.pp, e.block_size, e.gpu_memory_utilization, e.kv_cache_memory, e.max_num_batched_tokens,
+            e.enforce_eager, e.version, w.kv_dtype_k, w.kv_dtype_v, w.kv_heads_override, w.weights_format,
+            plan.gpu_count,
+        )
+        memo = self._memo
+        if memo is not None and memo[0] is plan.model and memo[1] is plan.gpu and memo[2] == key:
+            return memo[3]  # type: ignore[return-value]
+        st = self._build_state(plan)
+        self._memo = (plan.model, plan.gpu, key, st)
+        return st
+
+    def _build_state(self, plan: Plan) -> VllmState:
+        e = plan.engine
+        tk, tv = self.kv_types(plan)
+        if tk != tv:
+            raise InputError("vLLM uses one --kv-cache-dtype for K and V; give --kv-dtype", "kv_dtype")
+        if tk.block_values != 1:
+            raise InputError(f"vLLM has no '{tk.name}' KV cache (use auto, f16, bf16, f32, fp8, fp8_e5m2)", "kv_dtype")
+        layout = build_layout(tuple(plan.model.layers), e.tp, e.pp, e.block_size, tk, plan.workload.kv_heads_override)
+        mnbt = e.max_num_batched_tokens or DEFAULT_MAX_NUM_BATCHED_TOKENS
+        bud = budget(plan, [len(r) for r in pp_partition(plan.model.n_layers, e.pp)], mnbt)
+        stage_avail = [min(bud.available[s * e.tp:(s + 1) * e.tp]) for s in range(e.pp)]
+        blocks = layout.num_blocks(stage_avail)
+        legacy = parse_version(e.version) < LEGACY_CONCURRENCY_BEFORE
+        return VllmState(layout, bud, blocks, mnbt, legacy, e.tp)
+
+    def validate(self, plan: Plan) -> list[str]:
+        e, m = plan.engine, plan.model
+        warnings: list[str] = []
+        if m.n_heads and m.n_heads % e.tp:
+            raise InputError(f"tp {e.tp} does not divide the model's {m.n_heads} attention heads", "tp")
+        kv = plan.workload.kv_heads_override or m.default_kv_heads
+        if kv and (kv % e.tp if kv >= e.tp else e.tp % kv):
+            raise InputError(f"tp {e.tp} and the model's {kv} KV heads do not divide each other", "tp")
+        if e.tp * e.pp > plan.gpu_count:
+            raise InputError(f"tp × pp = {e.tp * e.pp} needs that many GPUs, the plan has {plan.gpu_count}", "gpus")
+        if plan.gpu_count > e.tp * e.pp:
+            warnings.append(f"vLLM uses tp × pp = {e.tp * e.pp} GPU(s); the other {plan.gpu_count - e.tp * e.pp} are not counted")
+        if m.native_context and plan.workload.context > m.native_context:
+            warnings.append(f"max_model_len {plan.workload.context} exceeds the model's {m.native_context}; vLLM refuses it")
+        return warnings
+
+    # -- EngineProfile hooks ----------------------------------------------------------------------
+    def cache(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
+        """Bytes ``batch`` requests of ``ctx`` tokens occupy in whole blocks, over all devices."""
+        st = self.state(plan)
+        lay = st.layout
+        per_req = lay.blocks_per_request(np.asarray(ctx, dtype=np.int64), st.mnbt).astype(np.float64)
+        block_all = float(sum(st.device_block_bytes()))
+        total = per_req * np.asarray(batch, dtype=np.float64) * block_all
+        return CacheArrays(k=total * lay.k_share, v=total * (1.0 - lay.k_share), state=np.zeros_like(total))
+
+    def fixed(self, plan: Plan) -> FixedCosts:
+        st = self.state(plan)
+        b = st.budget
+        n = len(b.weights)
+        names = [f"GPU{i} (pp{i // plan.engine.tp} tp{i % plan.engine.tp})" if n > 1 else "GPU0" for i in range(n)]
+        return FixedCosts(
+            names=names,
+            weights=list(b.weights),
+            compute=[b.activation] * n,
+            overhead=[b.non_torch + g + b.cuda_context for g in b.cuda_graph],
+            budget=[b.total] * n,
+            rules=self._budget_rules(plan, st),
+        )
+
+    def fits_mask(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts) -> npt.NDArray[np.bool_]:
+        st = self.state(plan)
+        c = np.asarray(ctx, dtype=np.int64)
+        ok = st.concurrency(c) >= np.asarray(batch, dtype=np.float64)
+        pool = st.pool_bytes()
+        base_ok = st.num_blocks > 0 and all(
+            w + cp + o + p <= bud
+            for w, cp, o, p, bud in zip(fixed.weights, fixed.compute, fixed.overhead, pool, fixed.budget, strict=True)
+        )
+        return np.asarray(ok & base_ok)
+
+    def calculate(self, plan: Plan) -> Breakdown:
+        bd = super().calculate(plan)
+        st = self.state(plan)
+        w = plan.workload
+        fits = bool(self.fits_mask(plan, w.context, w.batch, self.fixed(plan)))
+        per_token = int(round(st.layout.token_bytes_full * plan.engine.tp))
+        return bd.model_copy(update={"fits": fits and bd.fits, "kv_bytes_per_token": per_token})
+
+    def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
+        st = self.state(plan)
+        pool = st.pool_bytes()
+        need = float(np.asarray(cache.total).reshape(-1)[0])
+        n = len(fixed.names)
+        dev_blocks = st.device_block_bytes()
+        need_dev = [need * b / max(1, sum(dev_blocks)) for b in dev_blocks]
+        share = st.layout.k_share
+        devices = []
+        for i, name in enumerate(fixed.names):
+            kv = max(float(pool[i]), need_dev[i])
+            devices.append(
+                DeviceBreakdown(
+                    name=name,
+                    weights_bytes=fixed.weights[i],
+                    k_cache_bytes=round(kv * share),
+                    v_cache_bytes=round(kv * (1 - share)),
+                    compute_bytes=fixed.compute[i],
+                    overhead_bytes=fixed.compute[i] + fixed.overhead[i],
+                    budget_bytes=fixed.budget[i],
+                )
+            )
+        _fix_rounding(devices, sum(d.k_cache_bytes for d in devices), sum(d.v_cache_bytes for d in devices), 0)
+        return devices[:n]
+
+    def extra(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> dict[str, object]:
+        st = self.state(plan)
+        ctx = plan.workload.context
+        conc = float(st.concurrency(ctx))
+        return {
+            "kv_cache_tokens": st.tokens,
+            "num_gpu_blocks": st.num_blocks,
+            "max_concurrency": round(conc, 2) if np.isfinite(conc) else None,
+            "max_model_len": ctx,
+            "block_size": st.layout.min_block_size,
+            "kv_cache_groups": st.layout.n_groups,
+            "kv_group_size": st.layout.group_size,
+            "kv_padding_layers": st.layout.padding_layers,
+            "kv_page_size_bytes": st.layout.page_bytes,
+            "available_kv_cache_memory_bytes": min(st.budget.available) if st.budget.available else 0,
+            "requested_memory_bytes": st.budget.requested,
+            "activation_peak_bytes": st.budget.activation,
+            "non_torch_bytes": st.budget.non_torch,
+            "cuda_graph_bytes": max(st.budget.cuda_graph) if st.budget.cuda_graph else 0,
+            "kv_budget_source": "kv_cache_memory" if st.budget.explicit else "gpu_memory_utilization",
+        }
+
+    def cache_rules(self, plan: Plan) -> list[Rule]:
+        st = self.state(plan)
+        lay = st.layout
+        e = plan.engine
+        rules = [
+            Rule(
+                id="vllm.page",
+                title=f"Paged KV: {e.block_size}-token blocks, page = 2 × block × max(1, kv_heads/TP) × head_size × dtype",
+                detail=f"page {lay.page_bytes:,} B per layer; TP {e.tp} splits heads, PP {e.pp} splits layers; MLA keeps one latent",
+                source=f"{SRC_SPEC} AttentionSpec/MLAAttentionSpec.real_page_size_bytes; vllm/config/model.py get_num_kv_heads",
+            ),
+            Rule(
+                id="vllm.blocks",
+                title=f"num_gpu_blocks = available // page // layers per group = {st.num_blocks:,}",
+                detail="the smallest pipeline rank sets num_blocks for all ranks",
+                source=f"{SRC_UTILS} get_num_blocks, get_kv_cache_configs",
+            ),
+            Rule(
+                id="vllm.pool",
+                title="KV reported = the whole pool vLLM allocates",
+                detail="vLLM allocates num_gpu_blocks blocks up front, whatever the batch; a batch needing more does not fit",
+                source=f"{SRC_UTILS} get_kv_cache_config_from_groups (KVCacheTensor size = page × num_blocks)",
+            ),
+            Rule(
+                id="vllm.concurrency",
+                title="max_concurrency = num_blocks / blocks one max_model_len request needs",
+                detail="sliding layers need min(window - 1 + max_num_batched_tokens, L) tokens + 1 block",
+                source=f"{SRC_UTILS} get_max_concurrency_for_kv_cache_config; {SRC_SPEC} max_memory_usage_bytes",
+            ),
+        ]
+        if lay.n_groups > 1:
+            rules.append(
+                Rule(
+                    id="vllm.hybrid",
+                    title=f"Hybrid model: {lay.n_groups} KV cache groups of {lay.group_size} layers ({lay.padding_layers} padding)",
+                    detail="tokens = num_blocks // groups × block_size",
+                    source=f"{SRC_UTILS} _get_kv_cache_groups_uniform_page_size, _report_kv_cache_config",
+                )
+            )
+        if st.legacy:
+            rules.append(Rule(id="vllm.legacy", title="vLLM < 0.9: max_concurrency = tokens / max_model_len", source=SRC_UTILS))
+        return rules
+
+    def _budget_rules(self, plan: Plan, st: VllmState) -> list[Rule]:
+        b = st.budget
+        if b.explicit:
+            return [Rule(id="vllm.kv_cache_memory", title=f"--kv-cache-memory {b.available[0]:,} B per GPU", source=SRC_WORKER)]
+        graphs = "charged" if b.graphs_in_budget else "not charged (vLLM ≤ 0.19)"
+        return [
+            Rule(
+                id="vllm.budget",
+                title=f"KV budget = {plan.engine.gpu_memory_utilization:g} × total − weights − activation peak − non-torch",
+                detail=(
+                    f"requested {b.requested:,} B; activation {b.activation:,} B (estimate); non-torch {b.non_torch:,} B; "
+                    f"CUDA graphs {max(b.cuda_graph, default=0):,} B {graphs}; CUDA context {b.cuda_context:,} B outside"
+                ),
+                source=f"{SRC_WORKER}; vllm/utils/mem_utils.py memory_profiling; estimates from vLLM 0.19 logs (vllm_budget.py)",
+            )
+        ]
+
+    def formula(self, plan: Plan) -> str:
+        st = self.state(plan)
+        return (
+            f"{st.num_blocks:,} blocks // {st.layout.n_groups} group(s) × {st.layout.min_block_size} = "
+            f"{st.tokens:,} tokens; max concurrency {float(st.concurrency(plan.workload.context)):.2f}x"
+        )

@@ -1,0 +1,129 @@
+"""vLLM's KV budget per GPU: ``gpu_memory_utilization × total`` minus what profiling measures.
+
+vllm/v1/worker/gpu_worker.py ``determine_available_memory`` (0.19.0):
+``requested_memory = total_memory × gpu_memory_utilization`` (a fraction of TOTAL memory, not of
+free memory) and ``available_kv_cache_memory = requested_memory - non_kv_cache_memory`` with
+``non_kv_cache_memory = weights + torch peak increase + non-torch increase``
+(vllm/utils/mem_utils.py ``memory_profiling``; the baseline is taken after CUDA/NCCL init, so the
+initial CUDA context is *not* charged). vLLM 0.19 logs that CUDA graph memory is not yet charged
+("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS ... will be enabled by default"); kvdesk charges the
+estimate from version 0.20 on. ``--kv-cache-memory`` replaces all of this with a per-GPU byte count.
+
+Without a log, the profiled figures are estimated from 40 vLLM 0.19.0 H100 logs (llm-d-planner
+accuracy/results/v0.19.0/logs @ d3121e05; cases in tests/data/vllm/):
+
+- torch peak increase (activation peak) ≈ ``14.4 B × max_num_seqs × vocab`` (the dummy sampler run
+  over ``max_num_seqs`` fp32 logits rows: Gemma's 256k vocab 3.62–3.66 GiB whatever its size, Llama 3
+  128k 1.89 GiB, CodeLlama 32k 0.77 GiB) ``+ 6.2 B × max_num_batched_tokens × hidden`` (the dummy
+  forward), plus ≈0.45 GiB for MoE routing buffers (Mixtral 1.21, Qwen1.5-MoE 2.47, DeepSeek-V2-Lite
+  1.93, Qwen3-30B-A3B 2.68 GiB against 0.63/2.18/1.50/2.18 predicted by the dense fit). f32 models
+  add ≈0.3 GiB (Llama 3.1 8B f32 2.21 vs bf16 1.89 GiB). It does not shrink with TP (logits are
+  gathered): Llama 3.1 8B TP1/TP2/TP4 all 1.89 GiB.
+- non-torch increase: 0.25 GiB on one GPU, ≈2.1 GiB with TP > 1 (custom all-reduce/NCCL buffers:
+  2.06–2.21 GiB in 12 TP2/TP4 logs), 0.07 GiB with PP only.
+- CUDA graph pool (outside the budget in 0.19): ≈0.5 GiB + 14.5 MiB per layer on the rank
+  (Llama 3.1 8B 0.91, Llama 3.3 70B TP2 1.79, Qwen2.5-72B TP2 1.61, Gemma 2 27B 1.23 GiB); none with
+  ``enforce_eager``.
+- CUDA context before profiling: 0.51 GiB on one GPU (worker init snapshot ``cuda_memory=0.51GiB``),
+  1.43–2.07 GiB with several GPUs; also outside the budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvdesk.core.errors import InputError
+from kvdesk.core.plan import Plan
+
+GIB = 1 << 30
+DEFAULT_VERSION = (0, 19, 0)
+# vllm/engine/arg_utils.py: OPENAI_API_SERVER defaults on H100-class GPUs (log: "Defaulting
+# max_num_batched_tokens to 8192", "Defaulting max_num_seqs to 1024 for OPENAI_API_SERVER").
+DEFAULT_MAX_NUM_BATCHED_TOKENS = 8192
+DEFAULT_MAX_NUM_SEQS = 1024
+
+SAMPLER_BYTES_PER_SEQ_VOCAB = 14.4
+FORWARD_BYTES_PER_TOKEN_HIDDEN = 6.2
+MOE_EXTRA_BYTES = int(0.45 * GIB)
+F32_EXTRA_BYTES = int(0.32 * GIB)
+NON_TORCH_TP1 = 268_435_456  # 0.25 GiB (engine_memory.json non_torch_bytes, Llama 3.1 8B)
+NON_TORCH_TP = int(2.1 * GIB)
+NON_TORCH_PP = int(0.07 * GIB)
+CUDA_GRAPH_BASE = int(0.5 * GIB)
+CUDA_GRAPH_PER_LAYER = int(14.5 * (1 << 20))
+CUDA_CONTEXT_1GPU = 547_608_330  # engine_memory.json init_cuda_memory_bytes
+CUDA_CONTEXT_MULTI = int(1.5 * GIB)
+
+
+def parse_version(text: str | None) -> tuple[int, int, int]:
+    """'0.19.0', 'v0.8.5.post1', None → (0, 19, 0); a clear error for anything else."""
+    if not text:
+        return DEFAULT_VERSION
+    parts = text.strip().lstrip("vV").split(".")
+    try:
+        nums = [int("".join(ch for ch in p if ch.isdigit()) or "0") for p in parts[:3]]
+    except ValueError:
+        nums = []
+    if not parts or not parts[0][:1].isdigit() or not nums:
+        raise InputError(f"engine version '{text}' is not a vLLM version such as 0.19.0", "engine_version")
+    while len(nums) < 3:
+        nums.append(0)
+    return nums[0], nums[1], nums[2]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-rank figures (all ranks alike except weights / graphs for uneven PP splits)."""
+
+    total: int
+    requested: int
+    weights: list[int]
+    activation: int
+    non_torch: int
+    cuda_graph: list[int]
+    cuda_context: int
+    available: list[int]  # KV cache memory per rank
+    explicit: bool  # --kv-cache-memory given
+    graphs_in_budget: bool
+
+
+def activation_peak(plan: Plan, mnbt: int) -> int:
+    m = plan.model
+    peak = SAMPLER_BYTES_PER_SEQ_VOCAB * DEFAULT_MAX_NUM_SEQS * m.vocab_size
+    peak += FORWARD_BYTES_PER_TOKEN_HIDDEN * mnbt * m.hidden_size
+    if m.is_moe:
+        peak += MOE_EXTRA_BYTES
+    if m.dtype.lower() in ("f32", "fp32", "float32"):
+        peak += F32_EXTRA_BYTES
+    return int(peak)
+
+
+def non_torch(tp: int, pp: int) -> int:
+    if tp > 1:
+        return NON_TORCH_TP
+    return NON_TORCH_PP if pp > 1 else NON_TORCH_TP1
+
+
+def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int) -> Budget:
+    e = plan.engine
+    ranks = e.tp * e.pp
+    total = plan.gpu.usable_bytes
+    requested = int(total * e.gpu_memory_utilization)
+    weights_all = plan.model.weights_bytes(plan.workload.weights_format)
+    per_stage = [weights_all * n // max(1, sum(rank_layer_counts)) for n in rank_layer_counts]
+    weights = [per_stage[i // e.tp] // e.tp for i in range(ranks)]
+    act = activation_peak(plan, mnbt)
+    nt = non_torch(e.tp, e.pp)
+    graphs = [
+        0 if e.enforce_eager else CUDA_GRAPH_BASE + CUDA_GRAPH_PER_LAYER * rank_layer_counts[i // e.tp]
+        for i in range(ranks)
+    ]
+    ctx = CUDA_CONTEXT_1GPU if ranks == 1 else CUDA_CONTEXT_MULTI
+    in_budget = parse_version(e.version) >= (0, 20, 0)
+    if e.kv_cache_memory is not None:
+        available = [e.kv_cache_memory] * ranks
+    else:
+        available = [
+            requested - w - act - nt - (g if in_budget else 0) for w, g in zip(weights, graphs, strict=True)
+        ]
+    return Budget(total, requested, weights, act, nt, graphs, ctx, available, e.kv_cache_memory is not None, in_budget)
