@@ -1,0 +1,362 @@
+"""llama.cpp profile: the KV cache as llama.cpp allocates it, to the byte, by build.
+
+Sources (cited per rule in llamacpp_rules.py / llamacpp_layout.py):
+- src/llama-context.cpp  llama_context::llama_context (n_ctx / n_ctx_seq padding, kv_unified),
+  llama_init_from_model ("V cache quantization requires flash_attn");
+- src/llama-model.cpp    llama_model::create_memory (which cache class, kv_size per stream);
+- src/llama-kv-cache.cpp llama_kv_cache::llama_kv_cache (K/V tensors n_embd × kv_size × n_stream);
+- src/llama-kv-cache-iswa.cpp (SWA cells), src/llama-memory-recurrent.cpp (f32 r/s states,
+  mem_size = max(1, n_seq_max));
+- common/common.h (swa_full = false, kv_unified = false, fit_params_target 1024 MiB per device).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kvdesk.core.breakdown import Rule
+from kvdesk.core.dtypes import KvType
+from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
+from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
+from kvdesk.core.engines.llamacpp_rules import (
+    B_FIT,
+    B_STREAMS,
+    Build,
+    flash_attn_for_cache,
+    hybrid_cells,
+    kv_cells,
+    parse_build,
+    swa_cells,
+)
+from kvdesk.core.errors import InputError
+from kvdesk.core.plan import Plan
+
+MIB = 1 << 20
+FIT_MARGIN_BYTES = 1024 * MIB  # common/common.h fit_params_target: 1024 MiB per device
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything about a plan that changes the cache layout, resolved once per call."""
+
+    build: Build
+    flash_attn: bool  # as the cache sees it (-fa auto counts as on)
+    unified: bool
+    swa_full: bool
+    n_ubatch: int
+    n_batch: int
+    tk: KvType
+    tv: KvType
+
+
+class LlamaCppEngine(EngineProfile):
+    name = "llama.cpp"
+    label = "llama.cpp"
+
+    def __init__(self) -> None:
+        self._layouts: dict[tuple[object, ...], tuple[object, Layout]] = {}
+        self._settings: dict[tuple[object, ...], Settings] = {}
+        self._cells: dict[tuple[object, ...], dict[str, npt.NDArray[np.int64]]] = {}
+
+    # -- settings ---------------------------------------------------------------------------------
+    def settings(self, plan: Plan) -> Settings:
+        e = plan.engine
+        w = plan.workload
+        key = (e.version, e.flash_attn, e.kv_unified, e.swa_full, e.ubatch, e.batch_tokens, w.kv_dtype_k, w.kv_dtype_v)
+        hit = self._settings.get(key)
+        if hit is None:
+            if len(self._settings) > 256:
+                self._settings.clear()
+            hit = self._settings[key] = self._resolve(plan)
+        return hit
+
+    def _resolve(self, plan: Plan) -> Settings:
+        e = plan.engine
+        build = parse_build(e.version)
+        tk, tv = self.kv_types(plan)
+        unified = bool(e.kv_unified) if e.kv_unified is not None else False
+        if build.ik or build.number < B_STREAMS:
+            unified = True  # one shared cache for all sequences in those builds
+        return Settings(
+            build=build,
+            flash_attn=flash_attn_for_cache(build, e.flash_attn),
+            unified=unified,
+            swa_full=e.swa_full,
+            n_ubatch=min(e.ubatch, e.batch_tokens),  # llama-context.cpp: n_ubatch = min(n_batch, n_ubatch)
+            n_batch=e.batch_tokens,
+            tk=tk,
+            tv=tv,
+        )
+
+    def kv_types(self, plan: Plan) -> tuple[KvType, KvType]:
+        """'auto' means llama.cpp's default cache type, f16 (common.h cache_type_k/v = F16)."""
+        w = plan.workload
+        from kvdesk.core.dtypes import kv_type
+
+        k = "f16" if w.kv_dtype_k == "auto" else w.kv_dtype_k
+        v = "f16" if w.kv_dtype_v == "auto" else w.kv_dtype_v
+        tk, tv = kv_type(k), kv_type(v)
+        for t, which in ((tk, "kv_dtype_k"), (tv, "kv_dtype_v")):
+            if t.name.startswith("fp8"):
+                raise InputError(f"{which}: llama.cpp has no {t.name} cache type (use f16, q8_0, q4_0 …)", which)
+        return tk, tv
+
+    def layout(self, plan: Plan, s: Settings | None = None) -> Layout:
+        s = s or self.settings(plan)
+        override = plan.workload.kv_heads_override
+        key = (id(plan.model), s.tk.name, s.tv.name, s.build, not s.flash_attn, override)
+        hit = self._layouts.get(key)
+        if hit is not None and hit[0] is plan.model:
+            return hit[1]
+        lay = build_layout(plan.model, s.tk, s.tv, s.build, not s.flash_attn, override)
+        if len(self._layouts) > 64:
+            self._layouts.clear()
+        self._layouts[key] = (plan.model, lay)
+        return lay
+
+    # -- cache ------------------------------------------------------------------------------------
+    def cells(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> dict[str, npt.NDArray[np.int64]]:
+        """Cells per stream of each cache (base and each SWA window) and the stream count."""
+        s = self.settings(plan)
+        lay = self.layout(plan, s)
+        if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
+            key = (s, id(lay), int(ctx), int(batch))
+            hit = self._cells.get(key)
+            if hit is None:
+                if len(self._cells) > 1024:
+                    self._cells.clear()
+                hit = self._cells[key] = self._cells_for(s, lay, ctx, batch)
+            return hit
+        return self._cells_for(s, lay, ctx, batch)
+
+    def _cells_for(
+        self, s: Settings, lay: Layout, ctx: npt.ArrayLike, batch: npt.ArrayLike
+    ) -> dict[str, npt.NDArray[np.int64]]:
+        c = np.asarray(ctx, dtype=np.int64)
+        b = np.asarray(batch, dtype=np.int64)
+        fn = hybrid_cells if lay.hybrid else kv_cells
+        base = fn(s.build, s.flash_attn, s.unified, c, b)
+        out = {"base": base.per_stream, "streams": base.n_stream, "n_ctx": base.n_ctx}
+        for g in lay.groups:
+            if g.window:
+                out[f"swa{g.window}"] = swa_cells(
+                    s.build, s.flash_attn, s.unified, s.swa_full, g.window, base, b, s.n_ubatch, s.n_batch
+                )
+        return out
+
+    def cache(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
+        lay = self.layout(plan)
+        cells = self.cells(plan, ctx, batch)
+        shape = np.broadcast(np.asarray(ctx), np.asarray(batch)).shape
+        k = np.zeros(shape)
+        v = np.zeros(shape)
+        streams = cells["streams"].astype(np.float64)
+        for g in lay.groups:
+            n = cells[f"swa{g.window}" if g.window else "base"].astype(np.float64) * streams
+            k = k + g.k_row * n
+            v = v + g.v_row * n
+        # llama-memory-recurrent.cpp: r/s tensors of n_embd_r/s × mem_size, mem_size = max(1, n_seq_max)
+        state = np.zeros(shape) + np.maximum(1.0, np.asarray(batch, dtype=np.float64)) * lay.state_per_seq
+        return CacheArrays(k=k, v=v, state=state)
+
+    def live_cache_bytes(self, plan: Plan) -> float:
+        return float(np.asarray(self.cache(plan, plan.workload.context, plan.workload.batch).total).reshape(-1)[0])
+
+    # -- devices ----------------------------------------------------------------------------------
+    def cache_device_shares(self, plan: Plan, n_devices: int) -> list[float]:
+        """KV follows the layer split (llama-kv-cache.cpp: buffer of model.dev_layer(il))."""
+        if n_devices == 1:
+            return [1.0]
+        lay = self.layout(plan)
+        w = plan.workload
+        cells = self.cells(plan, w.context, w.batch)
+        per_cell = {
+            gi: float(cells[f"swa{g.window}" if g.window else "base"].reshape(-1)[0]) for gi, g in enumerate(lay.groups)
+        }
+        streams = float(cells["streams"].reshape(-1)[0])
+        layer_bytes = np.zeros(len(lay.layer_group))
+        for gi, n in per_cell.items():
+            mask = lay.layer_group == gi
+            layer_bytes[mask] = (lay.layer_k[mask] + lay.layer_v[mask]) * n * streams
+        layer_bytes += lay.layer_state * max(1, w.batch)
+        dev = layer_devices(len(layer_bytes), n_devices)[:-1]
+        total = float(layer_bytes.sum())
+        if total <= 0:
+            return [1.0 / n_devices] * n_devices
+        return [float(layer_bytes[dev == d].sum()) / total for d in range(n_devices)]
+
+    def fixed(self, plan: Plan) -> FixedCosts:
+        n = plan.gpu_count
+        model = plan.model
+        s = self.settings(plan)
+        weights = model.weights_bytes(plan.workload.weights_format)
+        dev = layer_devices(model.n_layers, n)
+        counts = np.bincount(dev, minlength=n)  # repeating layers + output layer
+        per = [int(weights * c // (model.n_layers + 1)) for c in counts]
+        per[-1] += weights - sum(per)
+        compute = self.compute_estimate(plan, s, n)
+        margin = self.margin(plan, s)
+        extra = plan.engine.overhead_bytes or 0
+        rules = [
+            Rule(
+                id="llamacpp.layers",
+                title=f"Layers split over {n} device(s): {', '.join(str(int(c)) for c in counts)} (incl. output layer)",
+                detail="llama-model.cpp load_tensors: upper_bound of cumulative splits at il/(n_layer+1); "
+                "weights and KV of a layer live on its device",
+                source="llama.cpp src/llama-model.cpp load_tensors; RPC log 656/624 MiB = 41/39 layers",
+            ),
+            Rule(
+                id="llamacpp.compute",
+                title=f"Compute buffer ≈ {max(compute) / MIB:.0f} MiB per device (estimate)",
+                detail="max(logits n_vocab×n_ubatch×4 on the output device, KQ n_head×n_kv×n_ubatch×4 without FA) "
+                "+ 2×n_embd×n_ubatch×4; exact on gemma-2-2b (509 MiB) and Qwen3-235B ub 4096 (2502 MiB), "
+                "7.5 % low on Llama-70B without FA (544 vs 588 MiB)",
+                source="tests/data/validation/engine_memory.json",
+            ),
+        ]
+        if margin:
+            rules.append(
+                Rule(
+                    id="llamacpp.fit_margin",
+                    title=f"--fit keeps {margin / MIB:.0f} MiB free per device",
+                    detail="common_params fit_params_target default 1024 MiB per device (set engine.fit_margin_bytes)",
+                    source="llama.cpp common/common.h fit_params_target; tools/server README --fit-target",
+                )
+            )
+        return FixedCosts(
+            names=[f"GPU{i}" for i in range(n)],
+            weights=per,
+            compute=compute,
+            overhead=[margin + extra] * n,
+            budget=[plan.gpu.usable_bytes] * n,
+            rules=rules,
+        )
+
+    def margin(self, plan: Plan, s: Settings) -> int:
+        if plan.engine.fit_margin_bytes is not None:
+            return plan.engine.fit_margin_bytes
+        return FIT_MARGIN_BYTES if (not s.build.ik and s.build.number >= B_FIT) else 0
+
+    def compute_estimate(self, plan: Plan, s: Settings, n_devices: int) -> list[int]:
+        """Compute buffer per device (ggml-alloc peak), modelled on real logs (see fixed() rule)."""
+        m = plan.model
+        w = plan.workload
+        n_kv = int(self.cells(plan, w.context, w.batch)["base"].reshape(-1)[0])
+        ub = min(s.n_ubatch, w.context * w.batch)
+        hidden = 2 * m.hidden_size * ub * 4
+        kq = 0 if s.flash_attn else m.n_heads * n_kv * ub * 4
+        logits = m.vocab_size * ub * 4
+        out = [max(kq, 0) + hidden] * n_devices
+        out[-1] = max(kq, logits) + hidden
+        return out
+
+    # -- reporting --------------------------------------------------------------------------------
+    def validate(self, plan: Plan) -> list[str]:
+        s = self.settings(plan)
+        warnings: list[str] = []
+        if s.tv.quantized and plan.engine.flash_attn is False:
+            raise InputError(
+                f"kv_dtype_v: a quantized V cache ({s.tv.name}) requires flash attention in llama.cpp "
+                "(llama_init_from_model: 'V cache quantization requires flash_attn'); use --flash-attn on",
+                field="kv_dtype_v",
+            )
+        if s.tv.quantized and plan.engine.flash_attn is None:
+            warnings.append(
+                f"quantized V cache ({s.tv.name}) needs flash attention: with -fa auto llama.cpp stops with "
+                "'quantized V cache was requested, but this requires Flash Attention' if the device cannot use it"
+            )
+        lay = self.layout(plan, s)
+        if lay.hybrid and not s.unified and plan.workload.batch > 1 and s.build.number < (1 << 30):
+            warnings.append("hybrid model with several sequences: check the build (llama.cpp#19559 fixed -np× KV)")
+        return warnings
+
+    def cache_rules(self, plan: Plan) -> list[Rule]:
+        s = self.settings(plan)
+        lay = self.layout(plan, s)
+        w = plan.workload
+        cells = self.cells(plan, w.context, w.batch)
+        base = int(cells["base"].reshape(-1)[0])
+        streams = int(cells["streams"].reshape(-1)[0])
+        src = "llama.cpp src/llama-context.cpp, src/llama-kv-cache.cpp"
+        rules = [
+            Rule(
+                id="llamacpp.cells",
+                title=f"{base:,} cells × {streams} stream(s) ({s.build.label}, -c {w.context * w.batch} -np {w.batch}, "
+                f"{'unified' if s.unified else 'one cache per sequence'})",
+                detail="n_ctx padded to 256 (current); per-sequence caches pad n_ctx/n_seq to 256; older builds pad to "
+                "256 with flash attention and 32 without",
+                source=src,
+            ),
+            Rule(
+                id="llamacpp.rows",
+                title=f"K {s.tk.name}, V {s.tv.name}: bytes per cell = ggml_row_size(type, n_head_kv × head_dim)",
+                detail="per layer; q8_0 34 B / 32 values, q4_0 18/32, q4_1 20/32, q5_0 22/32, q5_1 24/32, "
+                "iq4_nl 18/32, f16 2, f32 4",
+                source="ggml/src/ggml.c type_traits; llama-kv-cache.cpp "
+                "ggml_new_tensor_3d(type, n_embd, kv_size, n_stream)",
+            ),
+        ]
+        for g in lay.groups:
+            if g.window:
+                n = int(cells[f"swa{g.window}"].reshape(-1)[0])
+                rules.append(
+                    Rule(
+                        id="llamacpp.swa",
+                        title=f"{g.n_layers} sliding layers (window {g.window}): {n:,} cells"
+                        + (" (--swa-full)" if s.swa_full else ""),
+                        detail="PAD(min(size_base, n_swa × (unified ? n_seq : 1) + n_ubatch), 256)",
+                        source="llama.cpp src/llama-kv-cache-iswa.cpp llama_kv_cache_iswa",
+                    )
+                )
+        if "mla" in plan.model.kinds():
+            rules.append(
+                Rule(
+                    id="llamacpp.mla",
+                    title="MLA layers cache the latent kv_lora_rank + rope as K"
+                    + ("; no V cache" if not any(g.v_row for g in lay.groups) else ""),
+                    detail="llama.cpp#12801 latent K + kv_lora_rank V; llama.cpp#19067 drops V; ik_llama c^KV only",
+                    source="llama.cpp src/llama-kv-cache.cpp (has_v = !is_mla); ik_llama.cpp#596 log",
+                )
+            )
+        if lay.n_recurrent:
+            rules.append(
+                Rule(
+                    id="llamacpp.recurrent",
+                    title=f"{lay.n_recurrent} recurrent layers: f32 r/s state × max(1, n_seq) "
+                    f"= {max(1, w.batch)} sequence(s)",
+                    detail="not per token: one state per sequence",
+                    source="llama.cpp src/llama-memory-recurrent.cpp; src/llama-model.cpp create_memory",
+                )
+            )
+        return rules
+
+    def extra(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> dict[str, object]:
+        w = plan.workload
+        cells = self.cells(plan, w.context, w.batch)
+        out: dict[str, object] = {
+            "kv_cells": int(cells["base"].reshape(-1)[0]),
+            "kv_streams": int(cells["streams"].reshape(-1)[0]),
+            "n_ctx": int(cells["n_ctx"].reshape(-1)[0]),
+            # llama-context.cpp output buffer: n_outputs_max (= n_seq_max) × n_vocab × 4 B, in host memory
+            "output_buffer_bytes": max(1, w.batch) * plan.model.vocab_size * 4,
+            "engine_build": self.settings(plan).build.label,
+        }
+        for key, value in cells.items():
+            if key.startswith("swa"):
+                out[f"kv_cells_{key}"] = int(value.reshape(-1)[0])
+        return out
+
+    def formula(self, plan: Plan) -> str:
+        s = self.settings(plan)
+        lay = self.layout(plan, s)
+        w = plan.workload
+        cells = self.cells(plan, w.context, w.batch)
+        streams = int(cells["streams"].reshape(-1)[0])
+        parts = []
+        for g in lay.groups:
+            n = int(cells[f"swa{g.window}" if g.window else "base"].reshape(-1)[0])
+            parts.append(f"{n:,} cells × {streams} × ({g.k_row:,} + {g.v_row:,}) B [{g.n_layers} layers]")
+        return " + ".join(parts)
