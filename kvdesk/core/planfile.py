@@ -116,6 +116,10 @@ def save_plan(path: Path, plan: Plan) -> None:
     path = Path(path)
     text = dumps_plan(plan)
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PlanFileError(f"could not save {path}: the plan holds text that is not valid Unicode ({exc.reason})") from None
+    try:
         mode = path.stat().st_mode & 0o777 if path.exists() else _new_file_mode()
     except OSError:
         mode = _new_file_mode()
@@ -150,7 +154,7 @@ def _version(doc: dict[str, Any]) -> tuple[int, str]:
 
 def _validate(doc: dict[str, Any]) -> _PlanDocument:
     try:
-        return _PlanDocument.model_validate(doc)
+        return _PlanDocument.model_validate(doc, strict=True)
     except ValidationError as exc:
         raise PlanFileError(f"invalid plan: {describe_validation_error(exc)}") from None
     except KvdeskError as exc:  # a validator of the plan raised a user-facing error

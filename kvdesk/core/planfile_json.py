@@ -28,6 +28,7 @@ MAX_NUMBER_CHARS = 64
 
 # A JSON string literal (unrolled loop: linear time, no backtracking blow-up).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _OPEN = np.frombuffer(b"[{", dtype=np.uint8)
 _CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
 
@@ -130,6 +131,8 @@ def _check_sizes(root: Any) -> None:
             if len(node) > MAX_STRING_CHARS:
                 raise PlanFileError(f"a text value of {len(node):,} characters is too long "
                                     f"(at most {MAX_STRING_CHARS:,})")
+            if _SURROGATE.search(node):
+                raise PlanFileError("a text value holds an invalid character (a lone UTF-16 surrogate escape)")
         elif isinstance(node, list):
             if len(node) > MAX_ARRAY_ITEMS:
                 raise PlanFileError(f"a list of {len(node):,} items is too long (at most {MAX_ARRAY_ITEMS:,})")
@@ -143,11 +146,11 @@ def _check_sizes(root: Any) -> None:
 
 def parse_document(text: str) -> dict[str, Any]:
     """Parse plan-file text into a dict, or raise PlanFileError naming the problem."""
-    if not text.strip():
-        raise PlanFileError("the file is empty")
     raw = text.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_FILE_BYTES:
         raise PlanFileError(f"larger than the {MAX_FILE_BYTES >> 20} MiB a plan file may have")
+    if not text.strip():
+        raise PlanFileError("the file is empty")
     depth = nesting_depth(raw)
     if depth > MAX_DEPTH:
         raise PlanFileError(f"nested {depth} levels deep (a plan file nests at most {MAX_DEPTH})")
