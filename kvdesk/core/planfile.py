@@ -118,7 +118,8 @@ def save_plan(path: Path, plan: Plan) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise PlanFileError(f"could not save {path}: the plan holds text that is not valid Unicode ({exc.reason})") from None
+        reason = exc.reason
+        raise PlanFileError(f"could not save {path}: the plan holds text that is not valid Unicode ({reason})") from None
     try:
         mode = path.stat().st_mode & 0o777 if path.exists() else _new_file_mode()
     except OSError:
