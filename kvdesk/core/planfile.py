@@ -119,7 +119,7 @@ def save_plan(path: Path, plan: Plan) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         reason = exc.reason
-        raise PlanFileError(f"could not save {path}: the plan holds text that is not valid Unicode ({reason})") from None
+        raise PlanFileError(f"could not save {path}: the plan holds text that is not Unicode ({reason})") from None
     try:
         mode = path.stat().st_mode & 0o777 if path.exists() else _new_file_mode()
     except OSError:
