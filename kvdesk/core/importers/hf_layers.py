@@ -134,6 +134,10 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
     n_heads, n_kv, hd_k, hd_v = head_dims(c)
     kinds = _pattern_kinds(c, n)
     window = cfg_int(c, "sliding_window", "attention_chunk_size")
+    ctx = cfg_int(c, "max_position_embeddings", default=0) or 0
+    if window and ctx and window >= ctx and not c.get("attention_chunk_size"):
+        notes.append(f"sliding_window {window} ≥ context {ctx}: every layer attends to the whole context")
+        window = None
     chunk = cfg_int(c, "attention_chunk_size")
     mla = cfg_int(c, "kv_lora_rank")
     state: int | None = None

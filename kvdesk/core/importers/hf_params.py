@@ -26,7 +26,8 @@ _TIED_DEFAULT = {"gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "qwen3", "g
 
 
 def n_experts(c: dict[str, Any]) -> int:
-    return cfg_int(c, "num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts", default=0) or 0
+    keys = ("num_experts", "num_local_experts", "n_routed_experts", "num_routed_experts", "moe_num_experts")
+    return cfg_int(c, *keys, default=0) or 0
 
 
 def n_experts_active(c: dict[str, Any]) -> int:

@@ -1,0 +1,203 @@
+"""Real config.json files (tests/data/configs, sources in SOURCES.json) imported and checked
+against hand-worked KV sizes.
+
+KV per token at bf16 (2 bytes), worked by hand from each config:
+  full/sliding layer: 2 (K and V) × n_kv_heads × head_dim × 2 B
+  MLA layer (DeepSeek): (kv_lora_rank + qk_rope_head_dim) × 2 B — the compressed latent
+Sliding layers hold at most ``window`` tokens; recurrent layers a fixed state per sequence.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kvdesk.core.errors import InputError
+from kvdesk.core.importers.hf_config import import_hf_config
+from kvdesk.core.model import ModelSpec
+
+CONFIGS = Path(__file__).parents[1] / "data" / "configs"
+
+
+def kv_bytes(model: ModelSpec, ctx: int, dtype_bytes: int = 2) -> int:
+    """KV bytes of one sequence of ``ctx`` tokens (windows honoured), recurrent state excluded."""
+    total = 0
+    for g in model.layers:
+        if not g.has_kv:
+            continue
+        tokens = min(ctx, g.window) if g.window else ctx
+        total += g.count * (g.k_width() + g.v_width()) * dtype_bytes * tokens
+    return total
+
+
+# file, layers, KV bytes per token of one full-attention layer set (all layers, short context)
+DENSE = [
+    ("llama-3.1-8b-instruct.json", 32, 2 * 32 * 8 * 128 * 2),  # 131072: 128 KiB per token
+    ("llama-3.1-70b-instruct.json", 80, 2 * 80 * 8 * 128 * 2),
+    ("llama-3.2-1b-instruct.json", 16, 2 * 16 * 8 * 64 * 2),  # explicit head_dim 64
+    ("llama-3.2-3b-instruct.json", 28, 2 * 28 * 8 * 128 * 2),
+    ("mistral-7b-instruct-v0.3.json", 32, 2 * 32 * 8 * 128 * 2),
+    ("mixtral-8x7b-v0.1.json", 32, 2 * 32 * 8 * 128 * 2),
+    ("qwen2-7b-instruct.json", 28, 2 * 28 * 4 * 128 * 2),  # use_sliding_window false → full
+    ("qwen2.5-3b-instruct.json", 36, 2 * 36 * 2 * 128 * 2),
+    ("qwen3-0.6b.json", 28, 2 * 28 * 8 * 128 * 2),  # head_dim 128 ≠ 1024/16
+    ("qwen3-1.7b.json", 28, 2 * 28 * 8 * 128 * 2),
+    ("qwen3-8b.json", 36, 2 * 36 * 8 * 128 * 2),
+    ("qwen3-30b-a3b.json", 48, 2 * 48 * 4 * 128 * 2),
+    ("qwen3-235b-a22b.json", 94, 2 * 94 * 4 * 128 * 2),
+    ("qwen1.5-moe-a2.7b-chat.json", 24, 2 * 24 * 16 * 128 * 2),
+    ("phi-3.5-mini-instruct.json", 32, 2 * 32 * 32 * 96 * 2),  # no num_key_value_heads → MHA
+    ("phi-4-mini-instruct.json", 32, 2 * 32 * 8 * 128 * 2),
+    ("ministral-3-3b-reasoning-2512.json", 26, 2 * 26 * 8 * 128 * 2),  # text_config
+]
+
+
+@pytest.mark.parametrize(("name", "layers", "per_token"), DENSE)
+def test_full_attention_models(name: str, layers: int, per_token: int) -> None:
+    model = import_hf_config(CONFIGS / name).model
+    assert model.n_layers == layers
+    assert model.kinds() == {"full"}
+    assert kv_bytes(model, 1) == per_token
+    assert kv_bytes(model, 4096) == 4096 * per_token
+
+
+def test_llama_3_1_8b_parameters_are_exact() -> None:
+    # the safetensors total of meta-llama/Llama-3.1-8B-Instruct is 8,030,261,248 parameters
+    result = import_hf_config(CONFIGS / "llama-3.1-8b-instruct.json")
+    assert result.model.params_total == 8_030_261_248
+    assert result.model.weights_bytes("bf16") == 2 * 8_030_261_248
+
+
+@pytest.mark.parametrize(
+    ("name", "total_b", "active_b"),
+    [
+        ("mixtral-8x7b-v0.1.json", 46.7, 12.9),  # Mistral: 46.7B total, 12.9B active
+        ("qwen3-30b-a3b.json", 30.5, 3.3),  # Qwen model card: 30.5B / 3.3B
+        ("qwen3-235b-a22b.json", 235.0, 22.0),
+        ("qwen1.5-moe-a2.7b-chat.json", 14.3, 2.7),
+        ("deepseek-v2-lite-chat.json", 15.7, 2.4),
+        ("deepseek-v3.json", 671.0, 37.0),
+    ],
+)
+def test_moe_parameter_counts_match_model_cards(name: str, total_b: float, active_b: float) -> None:
+    model = import_hf_config(CONFIGS / name).model
+    assert model.params_total / 1e9 == pytest.approx(total_b, rel=0.02)
+    assert model.params_active is not None
+    assert model.params_active / 1e9 == pytest.approx(active_b, rel=0.12)
+
+
+@pytest.mark.parametrize(
+    ("name", "layers", "rank_plus_rope", "heads"),
+    [("deepseek-v2-lite-chat.json", 27, 512 + 64, 16), ("deepseek-v3.json", 61, 512 + 64, 128)],
+)
+def test_mla_models_cache_the_latent(name: str, layers: int, rank_plus_rope: int, heads: int) -> None:
+    model = import_hf_config(CONFIGS / name).model
+    assert model.kinds() == {"mla"}
+    g = model.layers[0]
+    assert (g.kv_lora_rank, g.rope_dim, g.head_dim_k, g.head_dim_v, g.n_kv_heads) == (512, 64, 192, 128, heads)
+    assert kv_bytes(model, 1) == layers * rank_plus_rope * 2  # V2-Lite 31,104 B; V3 70,272 B
+
+
+def test_deepseek_v3_fp8_quantization_config() -> None:
+    result = import_hf_config(CONFIGS / "deepseek-v3.json")
+    assert result.model.dtype == "fp8"
+    assert any("quantization_config" in n for n in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("name", "layers", "per_layer", "window"),
+    [
+        ("gemma-2-2b-it.json", 26, 2 * 4 * 256 * 2, 4096),  # head_dim 256 ≠ 2304/8
+        ("gemma-2-9b-it.json", 42, 2 * 8 * 256 * 2, 4096),
+        ("gemma-2-27b-it.json", 46, 2 * 16 * 128 * 2, 4096),  # head_dim 128 ≠ 4608/32
+    ],
+)
+def test_gemma2_alternates_sliding_and_full(name: str, layers: int, per_layer: int, window: int) -> None:
+    model = import_hf_config(CONFIGS / name).model
+    assert [g.kind for g in model.iter_layers()][:4] == ["sliding", "full", "sliding", "full"]
+    assert model.n_layers == layers
+    ctx = 32768
+    half = layers // 2
+    assert kv_bytes(model, ctx) == half * per_layer * ctx + half * per_layer * window
+
+
+def test_gemma3_1b_five_sliding_one_full() -> None:
+    model = import_hf_config(CONFIGS / "gemma-3-1b-it.json").model
+    kinds = [g.kind for g in model.iter_layers()]
+    assert kinds[:6] == ["sliding"] * 5 + ["full"]
+    assert kinds.count("full") == 4  # layers 5, 11, 17, 23 of 26
+    per_layer = 2 * 1 * 256 * 2
+    assert kv_bytes(model, 32768) == 4 * per_layer * 32768 + 22 * per_layer * 512
+
+
+def test_gpt_oss_layer_types_and_mxfp4() -> None:
+    result = import_hf_config(CONFIGS / "gpt-oss-20b.json")
+    model = result.model
+    assert [g.kind for g in model.iter_layers()] == ["sliding", "full"] * 12
+    assert {g.window for g in model.layers if g.kind == "sliding"} == {128}
+    per_layer = 2 * 8 * 64 * 2
+    assert kv_bytes(model, 131072) == 12 * per_layer * 131072 + 12 * per_layer * 128
+    assert model.dtype == "MXFP4"
+    assert model.n_experts == 32 and model.n_experts_active == 4
+    assert model.params_total / 1e9 == pytest.approx(20.9, rel=0.02)  # OpenAI: 20.9B total
+
+
+@pytest.mark.parametrize(
+    ("name", "layers", "full_layers"),
+    [("qwen3-next-80b-a3b-instruct.json", 48, 12), ("qwen3.5-35b-a3b.json", 40, 10)],
+)
+def test_gated_deltanet_hybrids(name: str, layers: int, full_layers: int) -> None:
+    model = import_hf_config(CONFIGS / name).model
+    kinds = [g.kind for g in model.iter_layers()]
+    assert kinds[:4] == ["recurrent"] * 3 + ["full"]
+    assert kinds.count("full") == full_layers
+    assert kv_bytes(model, 1) == full_layers * 2 * 2 * 256 * 2
+    # llama.cpp n_embd_r = (4-1)·(32·128 + 2·16·128) = 24,576; n_embd_s = 128·(32·128) = 524,288; f32
+    states = {g.state_bytes for g in model.layers if g.kind == "recurrent"}
+    assert states == {4 * (24_576 + 524_288)}
+
+
+def test_text_config_and_snapshot_folder(tmp_path: Path) -> None:
+    doc = json.loads((CONFIGS / "qwen3.5-35b-a3b.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    result = import_hf_config(tmp_path)
+    assert result.model.hidden_size == 2048  # from text_config, not vision_config
+    assert any("text_config" in n for n in result.notes)
+    assert result.origin.config_path == str(tmp_path / "config.json")
+
+
+def test_every_config_has_a_source() -> None:
+    sources = json.loads((CONFIGS / "SOURCES.json").read_text())
+    files = {p.name for p in CONFIGS.glob("*.json")} - {"SOURCES.json"}
+    assert files == set(sources)
+    assert len(files) >= 15
+    for entry in sources.values():
+        assert entry["hf_repo"].count("/") == 1 and entry["copied_from"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "top level is not an object"),
+        ('{"hidden_size": 4096}', "num_hidden_layers"),
+        ('{"num_hidden_layers": 2, "layer_types": ["full_attention"]}', "layer_types"),
+        ('{"num_hidden_layers": 100000, "hidden_size": 8, "num_attention_heads": 1}', "layers"),
+    ],
+)
+def test_bad_configs_raise_input_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        import_hf_config(path)
+
+
+def test_missing_and_oversized_config(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"no config\.json"):
+        import_hf_config(tmp_path)
+    big = tmp_path / "config.json"
+    big.write_bytes(b" " * (5 << 20))
+    with pytest.raises(InputError, match="too large"):
+        import_hf_config(big)
