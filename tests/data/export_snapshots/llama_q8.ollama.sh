@@ -1,0 +1,12 @@
+# kvdesk plan for Ollama: Llama-ish 8B on 1× 24 GiB GPU
+# 4 sequence(s) × 8,192 tokens, KV cache K q8_0 / V q8_0
+# kvdesk predicts 17.59 GiB of 24.00 GiB: FITS — 6.41 GiB headroom
+# note: the numbers above use the 'generic' profile; recompute with --engine ollama for Ollama's own rules
+# 1. the server settings (global for every model this server runs):
+OLLAMA_FLASH_ATTENTION=1 OLLAMA_KV_CACHE_TYPE=q8_0 OLLAMA_NUM_PARALLEL=4 ollama serve &
+# 2. a model whose context is the plan's, per request:
+cat > Modelfile <<'KVDESK_EOF'
+FROM ./Llama 3.1 8B Q4_K_M.gguf
+PARAMETER num_ctx 8192
+KVDESK_EOF
+ollama create llama-ish-8b-8k -f Modelfile
