@@ -104,12 +104,17 @@ class EngineProfile:
         if plan.calibration and plan.calibration.overhead_delta_bytes:
             delta = plan.calibration.overhead_delta_bytes // len(fixed.overhead)
             fixed.overhead = [max(0, o + delta) for o in fixed.overhead]
-        cache = self.cache(plan, w.context, w.batch)
+        # one vectorised call for the plan's cell and the per-token step (ctx, ctx+1 at batch 1)
+        both = self.cache(plan, np.array([w.context, w.context, w.context + 1]), np.array([w.batch, 1, 1]))
+        k, v, st = (np.broadcast_to(np.asarray(a, dtype=np.float64), (3,)) for a in (both.k, both.v, both.state))
+        cache = CacheArrays(k=k[:1], v=v[:1], state=st[:1])
         devices = self._split(plan, fixed, cache)
-        per_token = self.cache(plan, np.array([w.context, w.context + 1]), 1)
-        kv_per_token = int(max(0.0, float(per_token.k[1] + per_token.v[1] - per_token.k[0] - per_token.v[0])))
+        kv_per_token = int(max(0.0, float(k[2] + v[2] - k[1] - v[1])))
         fits = all(d.spill_bytes == 0 for d in devices)
-        decode_ms, slowdown = self._decode_time(plan, devices)
+        live = None
+        if type(self).live_cache_bytes is EngineProfile.live_cache_bytes:
+            live = float(k[0] + v[0] + st[0])  # the default live_cache_bytes: same cell, no second call
+        decode_ms, slowdown = self._decode_time(plan, devices, live)
         rules = [*fixed.rules, *self.cache_rules(plan)]
         return Breakdown(
             engine=self.name,
@@ -151,7 +156,9 @@ class EngineProfile:
         w = plan.workload
         return float(np.asarray(self.cache(plan, w.context, w.batch).total).reshape(-1)[0])
 
-    def _decode_time(self, plan: Plan, devices: list[DeviceBreakdown]) -> tuple[float, float]:
+    def _decode_time(
+        self, plan: Plan, devices: list[DeviceBreakdown], live: float | None = None
+    ) -> tuple[float, float]:
         """Memory-bound decode: one token reads the active weights and the live cache once.
 
         time ≈ bytes / bandwidth (DESIGN.md §2). Devices of a tensor-parallel group read in parallel;
@@ -160,7 +167,7 @@ class EngineProfile:
         """
         model = plan.model
         fmt = plan.workload.weights_format
-        read = model.active_weights_bytes(fmt) + self.live_cache_bytes(plan)
+        read = model.active_weights_bytes(fmt) + (self.live_cache_bytes(plan) if live is None else live)
         total = max(1, sum(d.total_bytes for d in devices))
         spilled = sum(d.spill_bytes for d in devices)
         spill_read = read * spilled / total
@@ -183,23 +190,28 @@ def _fix_rounding(devices: list[DeviceBreakdown], k: int, v: int, s: int) -> Non
     first.recurrent_state_bytes += s - sum(d.recurrent_state_bytes for d in devices)
 
 
-def largest_true(pred: object, lo: int, hi: int, fan: int = 256) -> int:
+def largest_true(pred: object, lo: int, hi: int, fan: int = 1024) -> int:
     """Largest integer x in [lo, hi] with pred(x) true, for a monotone (true…false) predicate.
 
     ``pred`` takes an int64 array and returns a bool array: a k-ary search that evaluates ``fan``
-    candidates per numpy call, so a range of 2**26 takes about four calls. Returns lo-1 if none.
+    evenly spaced candidates (lo and hi included) per numpy call, so a range of 2**17 takes two calls
+    and 2**26 three. Returns lo-1 if none.
     """
     f = pred  # type: ignore[assignment]
-    if not bool(np.asarray(f(np.array([lo], dtype=np.int64))).reshape(-1)[0]):  # type: ignore[operator]
-        return lo - 1
-    while hi - lo > 0:
+    while True:
         n = min(fan, hi - lo)
-        cand = np.unique(np.linspace(lo, hi, n + 1).round().astype(np.int64))
+        if n <= 0:
+            cand = np.array([lo], dtype=np.int64)
+        else:
+            step = -(-(hi - lo) // n)  # ceil: lo + k*step covers [lo, hi) in ≤ n steps, then hi
+            cand = np.append(np.arange(lo, hi, step, dtype=np.int64), np.int64(hi))
         ok = np.asarray(f(cand)).reshape(-1)  # type: ignore[operator]
-        idx = int(np.flatnonzero(ok)[-1])  # cand[0] == lo is known true
+        true_idx = np.flatnonzero(ok)
+        if true_idx.size == 0:
+            return lo - 1  # only reachable in the first round: later rounds start at a known-true lo
+        idx = int(true_idx[-1])
         if idx == len(cand) - 1:
             return int(cand[idx])
         lo, hi = int(cand[idx]), int(cand[idx + 1]) - 1
         if lo == hi:
             return lo
-    return lo

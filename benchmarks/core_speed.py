@@ -1,0 +1,113 @@
+"""Core planner speed: ``calculate()`` on a 128-layer model and a 128 × 128 context × batch sweep.
+
+Run alone: ``python benchmarks/core_speed.py``. Prints a few readable lines, then ONE JSON object on
+the last line with ``calculate_us_median`` (worst engine), per-engine medians, ``sweep_128x128_ms``,
+``baseline_loop_ms`` (a plain-Python loop over the same grid) and ``speedup``.
+Targets (issue 4): calculate ≤ 100 µs, sweep ≤ 10 ms.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from kvdesk.core.calculator import calculate, sweep  # noqa: E402
+from kvdesk.core.dtypes import kv_type  # noqa: E402
+from kvdesk.core.gpu import GpuSpec  # noqa: E402
+from kvdesk.core.model import LayerGroup, ModelSpec  # noqa: E402
+from kvdesk.core.plan import EngineSettings, Plan, Workload  # noqa: E402
+
+GIB = 1 << 30
+REPEATS = 400
+
+
+def model_128_layers() -> ModelSpec:
+    """A 128-layer hybrid-free GQA model (Llama-3.1-405B-like, 126 → 128 layers)."""
+    group = LayerGroup(count=128, kind="full", n_kv_heads=8, head_dim_k=128, head_dim_v=128)
+    return ModelSpec(
+        name="bench-128L", layers=[group], hidden_size=16384, n_heads=128, vocab_size=128256,
+        native_context=131072, params_total=405_000_000_000,
+    )
+
+
+def plan_for(engine: str) -> Plan:
+    tp = 8 if engine == "vllm" else 1
+    return Plan(
+        model=model_128_layers(),
+        gpu=GpuSpec(name="H200", memory_bytes=141 * GIB, bandwidth_bytes_per_s=4.8e12),
+        gpu_count=8,
+        workload=Workload(context=32768, batch=4),
+        engine=EngineSettings(name=engine, tp=tp),  # type: ignore[arg-type]
+    )
+
+
+def median_us(fn: object, repeats: int = REPEATS) -> float:
+    f = fn  # type: ignore[assignment]
+    f()  # type: ignore[operator]  # warm caches
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()  # type: ignore[operator]
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def baseline_loop(plan: Plan, contexts: list[int], batches: list[int]) -> list[list[float]]:
+    """The same KV grid with plain Python: per cell, per layer, K and V rows × tokens."""
+    t = kv_type(plan.workload.kv_dtype_k, plan.model.dtype)
+    out = []
+    for c in contexts:
+        row = []
+        for b in batches:
+            kv = 0.0
+            for layer in plan.model.iter_layers():
+                kv += (t.row_bytes(layer.k_width()) + t.row_bytes(layer.v_width())) * c * b
+            row.append(kv)
+        out.append(row)
+    return out
+
+
+def main() -> dict[str, object]:
+    engines = ["generic", "vllm"]
+    if importlib.util.find_spec("kvdesk.core.engines.llamacpp") is not None:
+        engines.append("llama.cpp")
+    calc = {}
+    for name in engines:
+        plan = plan_for(name)
+        calc[name] = round(median_us(lambda p=plan: calculate(p)), 1)
+    plan = plan_for("generic")
+    contexts = np.linspace(1024, 131072, 128).astype(np.int64)
+    batches = np.arange(1, 129, dtype=np.int64)
+    sweep_ms = median_us(lambda: sweep(plan, contexts, batches), 50) / 1000
+    vllm_sweep_ms = median_us(lambda: sweep(plan_for("vllm"), contexts, batches), 50) / 1000
+    t0 = time.perf_counter()
+    base = baseline_loop(plan, contexts.tolist(), batches.tolist())
+    baseline_ms = (time.perf_counter() - t0) * 1000
+    check = sweep(plan, contexts, batches).kv_bytes[0]
+    assert np.allclose(check, np.array(base)), "sweep and baseline disagree"
+    result: dict[str, object] = {
+        "calculate_us_median": max(calc.values()),
+        "calculate_us_median_by_engine": calc,
+        "sweep_128x128_ms": round(sweep_ms, 3),
+        "sweep_128x128_ms_vllm": round(vllm_sweep_ms, 3),
+        "baseline_loop_ms": round(baseline_ms, 1),
+        "speedup": round(baseline_ms / sweep_ms, 1),
+        "model_layers": 128,
+        "targets": {"calculate_us_median": 100, "sweep_128x128_ms": 10},
+    }
+    return result
+
+
+if __name__ == "__main__":
+    res = main()
+    print(f"calculate() median per engine (µs): {res['calculate_us_median_by_engine']}")
+    print(f"sweep 128×128: {res['sweep_128x128_ms']} ms (plain loop {res['baseline_loop_ms']} ms)")
+    print(json.dumps(res))
