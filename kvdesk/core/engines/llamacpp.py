@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kvdesk.core.breakdown import Rule
-from kvdesk.core.dtypes import KvType
+from kvdesk.core.dtypes import KvType, kv_type
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
 from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
 from kvdesk.core.engines.llamacpp_rules import (
@@ -94,8 +94,6 @@ class LlamaCppEngine(EngineProfile):
     def kv_types(self, plan: Plan) -> tuple[KvType, KvType]:
         """'auto' means llama.cpp's default cache type, f16 (common.h cache_type_k/v = F16)."""
         w = plan.workload
-        from kvdesk.core.dtypes import kv_type
-
         k = "f16" if w.kv_dtype_k == "auto" else w.kv_dtype_k
         v = "f16" if w.kv_dtype_v == "auto" else w.kv_dtype_v
         tk, tv = kv_type(k), kv_type(v)
