@@ -256,3 +256,63 @@ def diff_plans(a: Plan, b: Plan) -> PlanDiff:
         steps.append(step)
     return PlanDiff(changes, bd_a, bd_b, steps)
 
+
+
+# -- text -------------------------------------------------------------------------------------
+_MAX_FIELDS_SHOWN = 10
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = " ".join(str(value).split())
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _effect(change: FigureChange) -> str:
+    f = change.figure
+    if f.unit == "bytes":
+        return f"{f.label} {format_delta(change.delta, f.unit)}"
+    return f"{f.label} {format_figure(change.before, f.unit)} → {format_figure(change.after, f.unit)}"
+
+
+def diff_text(d: PlanDiff, name_a: str = "A", name_b: str = "B") -> str:
+    """The human-readable ``kvdesk diff``."""
+    if d.identical:
+        return f"{name_a} and {name_b} are the same plan."
+    out = [f"{len(d.changes)} field(s) differ between {name_a} (A) and {name_b} (B):"]
+    for section in _sections_in(d.changes):
+        rows = [c for c in d.changes if c.section == section]
+        for c in rows[:_MAX_FIELDS_SHOWN]:
+            out.append(f"  {section:<11} {c.path}: {_show(c.before)} → {_show(c.after)}")
+        if len(rows) > _MAX_FIELDS_SHOWN:
+            out.append(f"  {section:<11} … and {len(rows) - _MAX_FIELDS_SHOWN} more {section} field(s)")
+    out += ["", "Memory (A → B):"]
+    fa, fb = figure_values(d.a), figure_values(d.b)
+    for fig in FIGURES:
+        if fig.key not in fa or fig.key not in fb or (fa[fig.key] == fb[fig.key] == 0):
+            continue
+        a, b = fa[fig.key], fb[fig.key]
+        line = f"  {fig.label:<16} {format_figure(a, fig.unit):>16} → {format_figure(b, fig.unit):<16}"
+        if a != b and fig.unit != "bool":
+            line += f" ({format_delta(b - a, fig.unit)})"
+        out.append(line.rstrip())
+    rules = rule_changes(d.a.get("rules"), d.b.get("rules"))
+    if rules:
+        out += ["", "Engine rules that differ:"] + [f"  {r}" for r in rules]
+    out += ["", "What each change does (applied in this order, A → B):"]
+    for step in d.steps:
+        names = ", ".join(c.path for c in step.changes[:4]) + (" …" if len(step.changes) > 4 else "")
+        if step.error:
+            effect = step.error
+        elif step.effects:
+            effect = ", ".join(_effect(e) for e in step.effects if e.figure.key not in ("k_cache_bytes",
+                                                                                        "v_cache_bytes"))
+        else:
+            effect = "no change in memory"
+        out.append(f"  {step.section} ({names}): {effect}")
+    return "\n".join(out)

@@ -163,7 +163,8 @@ def parse_document(text: str) -> dict[str, Any]:
             parse_float=_float,
         )
     except json.JSONDecodeError as exc:
-        hint = " — the file looks truncated" if exc.pos >= len(text.rstrip()) else ""
+        at_end = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        hint = " — the file looks truncated" if at_end else ""
         raise PlanFileError(f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}") from None
     except RecursionError:  # belt and braces: the depth scan should have caught it
         raise PlanFileError("nested too deeply") from None
