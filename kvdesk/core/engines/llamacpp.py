@@ -23,6 +23,7 @@ from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
 from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
 from kvdesk.core.engines.llamacpp_rules import (
     B_FIT,
+    B_HYBRID_FIX,
     B_STREAMS,
     Build,
     flash_attn_for_cache,
@@ -255,7 +256,7 @@ class LlamaCppEngine(EngineProfile):
     def validate(self, plan: Plan) -> list[str]:
         s = self.settings(plan)
         warnings: list[str] = []
-        if s.tv.quantized and plan.engine.flash_attn is False:
+        if s.tv.quantized and not s.flash_attn:
             raise InputError(
                 f"kv_dtype_v: a quantized V cache ({s.tv.name}) requires flash attention in llama.cpp "
                 "(llama_init_from_model: 'V cache quantization requires flash_attn'); use --flash-attn on",
@@ -267,8 +268,11 @@ class LlamaCppEngine(EngineProfile):
                 "'quantized V cache was requested, but this requires Flash Attention' if the device cannot use it"
             )
         lay = self.layout(plan, s)
-        if lay.hybrid and not s.unified and plan.workload.batch > 1 and s.build.number < (1 << 30):
-            warnings.append("hybrid model with several sequences: check the build (llama.cpp#19559 fixed -np× KV)")
+        if lay.hybrid and not s.unified and plan.workload.batch > 1 and s.build.number < B_HYBRID_FIX:
+            warnings.append(
+                f"{s.build.label} gives hybrid models n_ctx cells per sequence (-np times the KV); "
+                "fixed in llama.cpp#19559"
+            )
         return warnings
 
     def cache_rules(self, plan: Plan) -> list[Rule]:

@@ -67,9 +67,7 @@ def _widths(g: LayerGroup, build: Build, override: int | None) -> tuple[int, int
     return g.k_width(override), g.v_width(override)
 
 
-def build_layout(
-    model: ModelSpec, tk: KvType, tv: KvType, build: Build, v_trans: bool, override: int | None
-) -> Layout:
+def build_layout(model: ModelSpec, tk: KvType, tv: KvType, build: Build, v_trans: bool, override: int | None) -> Layout:
     """Row bytes per layer (ggml_row_size of each cache tensor, llama-kv-cache.cpp constructor)."""
     widths = [_widths(g, build, override) if g.has_kv else (0, 0) for g in model.layers]
     vmax = max((v for (_, v), g in zip(widths, model.layers, strict=True) if g.has_kv), default=0)
