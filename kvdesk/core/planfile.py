@@ -88,11 +88,21 @@ def recompute(plan: Plan) -> Breakdown:
 
 
 # -- writing ----------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """JSON for numpy scalars an engine may leave in ``Breakdown.extra``."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _snapshot(plan: Plan) -> dict[str, Any] | None:
     try:
-        return recompute(plan).to_json()
-    except (KvdeskError, ValueError):
-        return None  # a plan that cannot be computed yet can still be saved
+        snapshot = recompute(plan).to_json()
+        # normalise to plain JSON types (and refuse NaN): what is saved is exactly what loads back
+        return dict(json.loads(json.dumps(snapshot, allow_nan=False, default=_plain)))
+    except (KvdeskError, ValueError, TypeError):
+        return None  # a plan that cannot be computed (yet) can still be saved
 
 
 def dumps_plan(plan: Plan) -> str:

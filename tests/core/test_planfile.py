@@ -287,3 +287,21 @@ def test_save_into_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(PlanFileError, match="could not save"):
         save_plan(blocker / "sub" / "p.kvplan", llama_plan())
+
+
+def test_snapshot_with_numpy_values_or_nan_still_saves(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from kvdesk.core.breakdown import Breakdown
+
+    real = Breakdown.to_json
+
+    def with_extra(self: Breakdown) -> dict:
+        return {**real(self), "np_int": np.int64(7), "np_float": np.float64(0.5)}
+
+    monkeypatch.setattr(Breakdown, "to_json", with_extra)
+    doc = json.loads(dumps_plan(llama_plan()))
+    assert doc["snapshot"]["np_int"] == 7 and doc["snapshot"]["np_float"] == 0.5
+
+    monkeypatch.setattr(Breakdown, "to_json", lambda self: {**real(self), "bad": float("nan")})
+    assert json.loads(dumps_plan(llama_plan()))["snapshot"] is None
