@@ -223,7 +223,7 @@ def test_fp8_is_not_a_llama_cpp_cache_type() -> None:
 def test_kv_cells_in_extra_and_per_token_bytes() -> None:
     bd = calculate(plan(LLAMA8, 5000))
     assert bd.extra["kv_cells"] == 5120
-    assert bd.kv_bytes_per_token in (0, 32 * 2048 * 2)  # cells grow in steps of 256
+    assert bd.kv_bytes_per_token == 32 * 2 * 1024 * 2  # one f16 K and V row of 8 × 128 per layer
     assert bd.to_json()["kv_cells"] == 5120
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from kvdesk.core.breakdown import Rule
+from kvdesk.core.breakdown import Breakdown, Rule
 from kvdesk.core.dtypes import KvType, kv_type
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
 from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
@@ -253,6 +253,16 @@ class LlamaCppEngine(EngineProfile):
         return out
 
     # -- reporting --------------------------------------------------------------------------------
+    def calculate(self, plan: Plan) -> Breakdown:
+        """The base breakdown, with kv_bytes_per_token as bytes per cell of the full-attention cache.
+
+        llama.cpp allocates cells in steps of 256, so the base class's ctx+1 difference is 0 on most
+        contexts; one cell of every non-sliding layer (K + V) is what a token costs.
+        """
+        bd = super().calculate(plan)
+        per_cell = sum(g.k_row + g.v_row for g in self.layout(plan).groups if not g.window)
+        return bd.model_copy(update={"kv_bytes_per_token": per_cell})
+
     def validate(self, plan: Plan) -> list[str]:
         s = self.settings(plan)
         warnings: list[str] = []
