@@ -1,8 +1,9 @@
 """Turn a plan into launch commands (llama.cpp, vLLM, Ollama) or a report (Markdown, CSV).
 
 ``export_plan(plan, target)`` returns text; the CLI prints it and the app's Export menu saves it.
-Launch commands are shell scripts: every value that comes from the plan (paths, repo names) is
-quoted with ``shlex.quote``; values with control characters are refused. Each flag's name is
+llama.cpp and vLLM exports are shell scripts: every value that comes from the plan (paths, repo
+names) is quoted with ``shlex.quote``; the Ollama export is a Modelfile whose comments carry the
+server's environment. Values with control characters are refused; names in comments are flattened. Each flag's name is
 checked against the engine's own documentation, cited next to it:
 
 - llama.cpp: ``tools/server/README.md`` (generated from ``common/arg.cpp``), ggml-org/llama.cpp
@@ -36,7 +37,7 @@ from kvdesk.core.units import format_bytes
 TARGETS: tuple[str, ...] = ("llama.cpp", "vllm", "ollama", "markdown", "csv")
 _ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "llama-server": "llama.cpp", "md": "markdown"}
 # File suffix the app's Export dialog proposes per target.
-SUFFIXES = {"llama.cpp": ".sh", "vllm": ".sh", "ollama": ".sh", "markdown": ".md", "csv": ".csv"}
+SUFFIXES = {"llama.cpp": ".sh", "vllm": ".sh", "ollama": ".Modelfile", "markdown": ".md", "csv": ".csv"}
 
 _LLAMACPP_KV = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 _VLLM_KV = {"fp8": "fp8", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2", "f16": "float16", "bf16": "bfloat16"}
@@ -250,7 +251,8 @@ def _ollama_name(plan: Plan) -> str:
     return f"{slug[:60]}-{ctx // 1024}k" if ctx % 1024 == 0 else f"{slug[:60]}-{ctx}"
 
 
-def ollama_commands(plan: Plan) -> str:
+def ollama_modelfile(plan: Plan) -> str:
+    """A Modelfile (``#`` lines are comments to Ollama's parser) whose comments give the server settings."""
     w, e = plan.workload, plan.engine
     lines = _header(plan, "ollama", "Ollama")
     env: list[str] = []
@@ -270,16 +272,13 @@ def ollama_commands(plan: Plan) -> str:
         source = "MODEL.gguf"
     elif "/" not in source:
         source = "./" + source
-    name = _ollama_name(plan)
     lines += [
-        "# 1. the server settings (global for every model this server runs):",
-        " ".join(env) + " ollama serve &",
-        "# 2. a model whose context is the plan's, per request:",
-        "cat > Modelfile <<'KVDESK_EOF'",
+        "# 1. start the server with these settings (they apply to every model it runs):",
+        "#    " + " ".join(env) + " ollama serve",
+        "# 2. create the model from this file; num_ctx is per request (Ollama multiplies it by NUM_PARALLEL):",
+        f"#    ollama create {shlex.quote(_ollama_name(plan))} -f Modelfile",
         f"FROM {_modelfile_value(source)}",
         f"PARAMETER num_ctx {w.context}",
-        "KVDESK_EOF",
-        f"ollama create {shlex.quote(name)} -f Modelfile",
     ]
     return "\n".join(lines) + "\n"
 
@@ -287,5 +286,5 @@ def ollama_commands(plan: Plan) -> str:
 _COMMANDS: dict[str, Callable[[Plan], str]] = {
     "llama.cpp": llamacpp_command,
     "vllm": vllm_command,
-    "ollama": ollama_commands,
+    "ollama": ollama_modelfile,
 }
