@@ -8,6 +8,7 @@ batch that fit (a k-ary search over the vectorised need), and decode time from b
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -106,7 +107,7 @@ class EngineProfile:
             fixed.overhead = [max(0, o + delta) for o in fixed.overhead]
         # one vectorised call for the plan's cell and the per-token step (ctx, ctx+1 at batch 1)
         both = self.cache(plan, np.array([w.context, w.context, w.context + 1]), np.array([w.batch, 1, 1]))
-        k, v, st = (np.broadcast_to(np.asarray(a, dtype=np.float64), (3,)) for a in (both.k, both.v, both.state))
+        k, v, st = (_three(a) for a in (both.k, both.v, both.state))
         cache = CacheArrays(k=k[:1], v=v[:1], state=st[:1])
         devices = self._split(plan, fixed, cache)
         kv_per_token = int(max(0.0, float(k[2] + v[2] - k[1] - v[1])))
@@ -116,19 +117,30 @@ class EngineProfile:
             live = float(k[0] + v[0] + st[0])  # the default live_cache_bytes: same cell, no second call
         decode_ms, slowdown = self._decode_time(plan, devices, live)
         rules = [*fixed.rules, *self.cache_rules(plan)]
+        max_ctx, max_batch = self._limits(plan, fixed)
         return Breakdown(
             engine=self.name,
             per_device=devices,
             kv_bytes_per_token=kv_per_token,
             fits=fits,
-            max_context=self.max_context(plan, fixed, w.batch),
-            max_batch=self.max_batch(plan, fixed, w.context),
+            max_context=max_ctx,
+            max_batch=max_batch,
             decode_ms_per_token=decode_ms,
             spill_slowdown=slowdown,
             rules=rules,
             formula=self.formula(plan),
             extra=self.extra(plan, fixed, cache),
             warnings=warnings,
+        )
+
+    def _limits(self, plan: Plan, fixed: FixedCosts) -> tuple[int, int]:
+        """(max_context, max_batch); both searches share numpy calls unless an engine overrides them."""
+        cls, w = type(self), plan.workload
+        if cls.max_context is not EngineProfile.max_context or cls.max_batch is not EngineProfile.max_batch:
+            return self.max_context(plan, fixed, w.batch), self.max_batch(plan, fixed, w.context)
+        limit = max(plan.model.native_context or MAX_CONTEXT, 1)
+        return largest_true_pair(
+            lambda c, b: self.fits_mask(plan, c, b, fixed), (1, limit, w.batch), (1, MAX_BATCH, w.context)
         )
 
     def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
@@ -180,6 +192,11 @@ class EngineProfile:
         return seconds * 1000.0, (seconds / ideal) if ideal > 0 else 1.0
 
 
+def _three(a: npt.ArrayLike) -> FloatArray:
+    arr = np.asarray(a, dtype=np.float64)
+    return arr if arr.shape == (3,) else np.broadcast_to(arr, (3,))
+
+
 def _fix_rounding(devices: list[DeviceBreakdown], k: int, v: int, s: int) -> None:
     """Make per-device cache bytes add up exactly to the totals (remainder on the first device)."""
     if not devices:
@@ -190,14 +207,8 @@ def _fix_rounding(devices: list[DeviceBreakdown], k: int, v: int, s: int) -> Non
     first.recurrent_state_bytes += s - sum(d.recurrent_state_bytes for d in devices)
 
 
-def largest_true(pred: object, lo: int, hi: int, fan: int = 1024) -> int:
-    """Largest integer x in [lo, hi] with pred(x) true, for a monotone (true…false) predicate.
-
-    ``pred`` takes an int64 array and returns a bool array: a k-ary search that evaluates ``fan``
-    evenly spaced candidates (lo and hi included) per numpy call, so a range of 2**17 takes two calls
-    and 2**26 three. Returns lo-1 if none.
-    """
-    f = pred  # type: ignore[assignment]
+def _k_ary(lo: int, hi: int, fan: int) -> Generator[npt.NDArray[np.int64], npt.NDArray[np.bool_], int]:
+    """The k-ary search as a coroutine: yields candidates, receives pred(candidates), returns x."""
     while True:
         n = min(fan, hi - lo)
         if n <= 0:
@@ -205,7 +216,7 @@ def largest_true(pred: object, lo: int, hi: int, fan: int = 1024) -> int:
         else:
             step = -(-(hi - lo) // n)  # ceil: lo + k*step covers [lo, hi) in ≤ n steps, then hi
             cand = np.append(np.arange(lo, hi, step, dtype=np.int64), np.int64(hi))
-        ok = np.asarray(f(cand)).reshape(-1)  # type: ignore[operator]
+        ok = np.asarray((yield cand)).reshape(-1)
         true_idx = np.flatnonzero(ok)
         if true_idx.size == 0:
             return lo - 1  # only reachable in the first round: later rounds start at a known-true lo
@@ -215,3 +226,50 @@ def largest_true(pred: object, lo: int, hi: int, fan: int = 1024) -> int:
         lo, hi = int(cand[idx]), int(cand[idx + 1]) - 1
         if lo == hi:
             return lo
+
+
+def largest_true(pred: object, lo: int, hi: int, fan: int = 1024) -> int:
+    """Largest integer x in [lo, hi] with pred(x) true, for a monotone (true…false) predicate.
+
+    ``pred`` takes an int64 array and returns a bool array: a k-ary search that evaluates ``fan``
+    evenly spaced candidates (lo and hi included) per numpy call, so a range of 2**17 takes two calls
+    and 2**26 three. Returns lo-1 if none.
+    """
+    f = pred  # type: ignore[assignment]
+    search = _k_ary(lo, hi, fan)
+    cand = next(search)
+    while True:
+        try:
+            cand = search.send(np.asarray(f(cand)))  # type: ignore[operator]
+        except StopIteration as done:
+            return int(done.value)
+
+
+def largest_true_pair(
+    pred: Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64]], npt.NDArray[np.bool_]],
+    first: tuple[int, int, int],
+    second: tuple[int, int, int],
+    fan: int = 1024,
+) -> tuple[int, int]:
+    """Two k-ary searches run in lockstep, one ``pred`` call per round for both.
+
+    ``first`` = (lo, hi, fixed batch): search the context; ``second`` = (lo, hi, fixed ctx): search
+    the batch. ``pred(ctx, batch)`` gets equal-length int64 arrays and returns one bool per pair.
+    """
+    searches = [_k_ary(first[0], first[1], fan), _k_ary(second[0], second[1], fan)]
+    cands: list[npt.NDArray[np.int64] | None] = [next(searches[0]), next(searches[1])]
+    results = [0, 0]
+    while any(c is not None for c in cands):
+        c0 = cands[0] if cands[0] is not None else np.empty(0, dtype=np.int64)
+        c1 = cands[1] if cands[1] is not None else np.empty(0, dtype=np.int64)
+        ctx = np.concatenate([c0, np.full(c1.size, second[2], dtype=np.int64)])
+        bat = np.concatenate([np.full(c0.size, first[2], dtype=np.int64), c1])
+        ok = np.asarray(pred(ctx, bat)).reshape(-1)
+        for i, part in enumerate((ok[: c0.size], ok[c0.size:])):
+            if cands[i] is None:
+                continue
+            try:
+                cands[i] = searches[i].send(part)
+            except StopIteration as done:
+                results[i], cands[i] = int(done.value), None
+    return results[0], results[1]
