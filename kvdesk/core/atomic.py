@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
+
+STALE_TEMP_S = 15 * 60  # a temp file this old was left by a writer that was killed mid-save
 
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> None:
@@ -28,6 +31,18 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    _remove_stale_temps(target)
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files a killed save left next to ``target`` (old ones only: a
+    concurrent writer's fresh temp file is never touched)."""
+    cutoff = time.time() - STALE_TEMP_S
+    with contextlib.suppress(OSError):
+        for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
