@@ -235,7 +235,7 @@ def largest_true(pred: object, lo: int, hi: int, fan: int = 1024) -> int:
     evenly spaced candidates (lo and hi included) per numpy call, so a range of 2**17 takes two calls
     and 2**26 three. Returns lo-1 if none.
     """
-    f = pred  # type: ignore[assignment]
+    f = pred
     search = _k_ary(lo, hi, fan)
     cand = next(search)
     while True:
