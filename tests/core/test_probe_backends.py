@@ -290,3 +290,32 @@ def test_unified_memory_verdict_uses_the_working_set_limit() -> None:
     assert device_verdict(mac, 12 * GIB).kind == "no_fit"
     spec = mac.to_gpu_spec()
     assert spec.memory_bytes == 16 * GIB and spec.usable_bytes == 10 * GIB and spec.unified_memory
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+def test_cli_probe_exits_0_and_lists_backends(capsys: pytest.CaptureFixture[str]) -> None:
+    from kvdesk.cli import main
+
+    assert main(["probe", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [a["backend"] for a in data["attempts"]][:3] == ["NVML", "torch", "nvidia-smi"]
+    assert main(["probe"]) == 0
+    text = capsys.readouterr().out
+    assert "Backends tried:" in text and ("No GPU found." in text or "read by" in text)
+
+
+def test_cli_probe_text_with_a_fake_report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import kvdesk.commands.probe as cmd
+
+    smi = NvidiaSmiBackend(
+        fake_runner(
+            {
+                "--query-gpu": read("nvidia_smi_rtxpro6000_windows.csv"),
+                "--query-compute-apps": read("nvidia_smi_rtxpro6000_windows_apps.csv"),
+            }
+        )
+    )
+    monkeypatch.setattr(cmd, "probe_devices", lambda: probe_devices([smi]))
+    assert cmd.run(types.SimpleNamespace(json=False)) == 0
+    out = capsys.readouterr().out
+    assert "read by nvidia-smi" in out and "NVIDIA RTX PRO 6000" in out and "dwm.exe (pid 3032" in out
