@@ -30,20 +30,19 @@ REPEATS = 400
 
 
 def model_128_layers() -> ModelSpec:
-    """A 128-layer hybrid-free GQA model (Llama-3.1-405B-like, 126 → 128 layers)."""
+    """A 128-layer GQA model (8 KV heads × 128), 30B parameters in bf16: fits one H200."""
     group = LayerGroup(count=128, kind="full", n_kv_heads=8, head_dim_k=128, head_dim_v=128)
     return ModelSpec(
-        name="bench-128L", layers=[group], hidden_size=16384, n_heads=128, vocab_size=128256,
-        native_context=131072, params_total=405_000_000_000,
+        name="bench-128L", layers=[group], hidden_size=4096, n_heads=32, vocab_size=128256,
+        native_context=131072, params_total=30_000_000_000,
     )
 
 
-def plan_for(engine: str) -> Plan:
-    tp = 8 if engine == "vllm" else 1
+def plan_for(engine: str, tp: int = 1) -> Plan:
     return Plan(
         model=model_128_layers(),
         gpu=GpuSpec(name="H200", memory_bytes=141 * GIB, bandwidth_bytes_per_s=4.8e12),
-        gpu_count=8,
+        gpu_count=tp,
         workload=Workload(context=32768, batch=4),
         engine=EngineSettings(name=engine, tp=tp),  # type: ignore[arg-type]
     )
@@ -83,6 +82,8 @@ def main() -> dict[str, object]:
     for name in engines:
         plan = plan_for(name)
         calc[name] = round(median_us(lambda p=plan: calculate(p)), 1)
+    tp8 = plan_for("vllm", tp=8)
+    vllm_tp8_us = round(median_us(lambda: calculate(tp8)), 1)
     plan = plan_for("generic")
     contexts = np.linspace(1024, 131072, 128).astype(np.int64)
     batches = np.arange(1, 129, dtype=np.int64)
@@ -96,6 +97,7 @@ def main() -> dict[str, object]:
     result: dict[str, object] = {
         "calculate_us_median": max(calc.values()),
         "calculate_us_median_by_engine": calc,
+        "calculate_us_median_vllm_tp8": vllm_tp8_us,
         "sweep_128x128_ms": round(sweep_ms, 3),
         "sweep_128x128_ms_vllm": round(vllm_sweep_ms, 3),
         "baseline_loop_ms": round(baseline_ms, 1),

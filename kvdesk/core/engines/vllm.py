@@ -11,7 +11,7 @@ source it follows). This module turns them into a Breakdown:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ class VllmState:
     mnbt: int
     legacy: bool
     tp: int
+    memo: dict[str, object] = field(default_factory=dict, compare=False)
 
     @property
     def tokens(self) -> int:
@@ -133,28 +134,38 @@ class VllmEngine(EngineProfile):
 
     def fixed(self, plan: Plan) -> FixedCosts:
         st = self.state(plan)
-        b = st.budget
-        n = len(b.weights)
-        names = [f"GPU{i} (pp{i // plan.engine.tp} tp{i % plan.engine.tp})" if n > 1 else "GPU0" for i in range(n)]
-        return FixedCosts(
-            names=names,
-            weights=list(b.weights),
-            compute=[b.activation] * n,
-            overhead=[b.non_torch + g + b.cuda_context for g in b.cuda_graph],
-            budget=[b.total] * n,
-            rules=self._budget_rules(plan, st),
-        )
+        if "fixed" not in st.memo:
+            b = st.budget
+            n = len(b.weights)
+            tp = plan.engine.tp
+            names = [f"GPU{i} (pp{i // tp} tp{i % tp})" if n > 1 else "GPU0" for i in range(n)]
+            st.memo["fixed"] = FixedCosts(
+                names=names,
+                weights=list(b.weights),
+                compute=[b.activation] * n,
+                overhead=[b.non_torch + g + b.cuda_context for g in b.cuda_graph],
+                budget=[b.total] * n,
+                rules=self._budget_rules(plan, st),
+            )
+        return replace(st.memo["fixed"])  # type: ignore[type-var]
 
     def fits_mask(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts) -> npt.NDArray[np.bool_]:
         st = self.state(plan)
-        c = np.asarray(ctx, dtype=np.int64)
-        ok = st.concurrency(c) >= np.asarray(batch, dtype=np.float64)
-        pool = st.pool_bytes()
-        base_ok = st.num_blocks > 0 and all(
-            w + cp + o + p <= bud
-            for w, cp, o, p, bud in zip(fixed.weights, fixed.compute, fixed.overhead, pool, fixed.budget, strict=True)
-        )
-        return np.asarray(ok & base_ok)
+        ok = st.concurrency(ctx) >= np.asarray(batch, dtype=np.float64)
+        return np.asarray(ok & self._base_ok(st, fixed))
+
+    @staticmethod
+    def _base_ok(st: VllmState, fixed: FixedCosts) -> bool:
+        """Blocks exist and weights + overhead + the KV pool fit every device's memory."""
+        key = ("base_ok", tuple(fixed.overhead))
+        if key[1] != st.memo.get("base_ok_key"):
+            pool = st.pool_bytes()
+            st.memo["base_ok"] = st.num_blocks > 0 and all(
+                w + cp + o + p <= bud
+                for w, cp, o, p, bud in zip(fixed.weights, fixed.compute, fixed.overhead, pool, fixed.budget, strict=True)
+            )
+            st.memo["base_ok_key"] = key[1]
+        return bool(st.memo["base_ok"])
 
     def calculate(self, plan: Plan) -> Breakdown:
         bd = super().calculate(plan)
@@ -213,6 +224,11 @@ class VllmEngine(EngineProfile):
 
     def cache_rules(self, plan: Plan) -> list[Rule]:
         st = self.state(plan)
+        if "cache_rules" not in st.memo:
+            st.memo["cache_rules"] = self._cache_rules(plan, st)
+        return list(st.memo["cache_rules"])  # type: ignore[call-overload]
+
+    def _cache_rules(self, plan: Plan, st: VllmState) -> list[Rule]:
         lay = st.layout
         e = plan.engine
         rules = [
