@@ -13,6 +13,7 @@ Sources (cited per rule in llamacpp_rules.py / llamacpp_layout.py):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -58,9 +59,10 @@ class LlamaCppEngine(EngineProfile):
     label = "llama.cpp"
 
     def __init__(self) -> None:
-        self._layouts: dict[tuple[object, ...], tuple[object, Layout]] = {}
+        self._layouts: dict[tuple[object, ...], tuple[object, Settings, Layout]] = {}
         self._settings: dict[tuple[object, ...], Settings] = {}
         self._cells: dict[tuple[object, ...], dict[str, npt.NDArray[np.int64]]] = {}
+        self._scalar: dict[tuple[object, ...], tuple[object, Any]] = {}
 
     # -- settings ---------------------------------------------------------------------------------
     def settings(self, plan: Plan) -> Settings:
@@ -106,14 +108,14 @@ class LlamaCppEngine(EngineProfile):
     def layout(self, plan: Plan, s: Settings | None = None) -> Layout:
         s = s or self.settings(plan)
         override = plan.workload.kv_heads_override
-        key = (id(plan.model), s.tk.name, s.tv.name, s.build, not s.flash_attn, override)
+        key = (id(plan.model), id(s), override)
         hit = self._layouts.get(key)
-        if hit is not None and hit[0] is plan.model:
-            return hit[1]
+        if hit is not None and hit[0] is plan.model and hit[1] is s:
+            return hit[2]
         lay = build_layout(plan.model, s.tk, s.tv, s.build, not s.flash_attn, override)
         if len(self._layouts) > 64:
             self._layouts.clear()
-        self._layouts[key] = (plan.model, lay)
+        self._layouts[key] = (plan.model, s, lay)
         return lay
 
     # -- cache ------------------------------------------------------------------------------------
@@ -147,19 +149,33 @@ class LlamaCppEngine(EngineProfile):
         return out
 
     def cache(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
-        lay = self.layout(plan)
+        s = self.settings(plan)
+        lay = self.layout(plan, s)
+        if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
+            key = ("cache", s, id(lay), int(ctx), int(batch))
+            hit = self._scalar.get(key)
+            if hit is None or hit[0] is not lay:
+                if len(self._scalar) > 1024:
+                    self._scalar.clear()
+                hit = self._scalar[key] = (lay, self._cache_for(plan, lay, ctx, batch))
+            c = hit[1]
+            return CacheArrays(k=c.k.copy(), v=c.v.copy(), state=c.state.copy())
+        return self._cache_for(plan, lay, ctx, batch)
+
+    def _cache_for(self, plan: Plan, lay: Layout, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
         cells = self.cells(plan, ctx, batch)
-        shape = np.broadcast(np.asarray(ctx), np.asarray(batch)).shape
-        k = np.zeros(shape)
-        v = np.zeros(shape)
-        streams = cells["streams"].astype(np.float64)
+        streams = cells["streams"]
+        k: Any = 0.0
+        v: Any = 0.0
         for g in lay.groups:
-            n = cells[f"swa{g.window}" if g.window else "base"].astype(np.float64) * streams
+            n = np.multiply(cells[f"swa{g.window}" if g.window else "base"], streams, dtype=np.float64)
             k = k + g.k_row * n
             v = v + g.v_row * n
+        shape = np.broadcast(np.asarray(ctx), np.asarray(batch)).shape
+        zero = np.zeros(shape)
         # llama-memory-recurrent.cpp: r/s tensors of n_embd_r/s × mem_size, mem_size = max(1, n_seq_max)
-        state = np.zeros(shape) + np.maximum(1.0, np.asarray(batch, dtype=np.float64)) * lay.state_per_seq
-        return CacheArrays(k=k, v=v, state=state)
+        state = zero + np.maximum(1.0, np.asarray(batch, dtype=np.float64)) * lay.state_per_seq
+        return CacheArrays(k=zero + k, v=zero + v, state=state)
 
     def live_cache_bytes(self, plan: Plan) -> float:
         return float(np.asarray(self.cache(plan, plan.workload.context, plan.workload.batch).total).reshape(-1)[0])
@@ -188,6 +204,38 @@ class LlamaCppEngine(EngineProfile):
         return [float(layer_bytes[dev == d].sum()) / total for d in range(n_devices)]
 
     def fixed(self, plan: Plan) -> FixedCosts:
+        """Per-device weights, compute estimate and margin; memoised on everything they depend on."""
+        s = self.settings(plan)
+        w, e = plan.workload, plan.engine
+        key = (
+            "fixed",
+            type(self).__name__,
+            id(plan.model),
+            s,
+            plan.gpu,
+            plan.gpu_count,
+            w.weights_format,
+            w.context,
+            w.batch,
+            e.overhead_bytes,
+            e.fit_margin_bytes,
+        )
+        hit = self._scalar.get(key)
+        if hit is None or hit[0] is not plan.model:
+            if len(self._scalar) > 1024:
+                self._scalar.clear()
+            hit = self._scalar[key] = (plan.model, self._fixed(plan))
+        f: FixedCosts = hit[1]
+        return FixedCosts(
+            names=list(f.names),
+            weights=list(f.weights),
+            compute=list(f.compute),
+            overhead=list(f.overhead),
+            budget=list(f.budget),
+            rules=list(f.rules),
+        )
+
+    def _fixed(self, plan: Plan) -> FixedCosts:
         n = plan.gpu_count
         model = plan.model
         s = self.settings(plan)

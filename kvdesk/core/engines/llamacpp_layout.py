@@ -5,6 +5,7 @@ which device holds it. Computed once per (model, dtypes, build) and reused by ev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -111,6 +112,7 @@ def build_layout(model: ModelSpec, tk: KvType, tv: KvType, build: Build, v_trans
     )
 
 
+@lru_cache(maxsize=256)
 def layer_devices(n_layer: int, n_devices: int) -> npt.NDArray[np.int64]:
     """Device of each repeating layer and of the output layer (index n_layer), for equal devices.
 
@@ -119,7 +121,11 @@ def layer_devices(n_layer: int, n_devices: int) -> npt.NDArray[np.int64]:
     layer counts). With 2 devices and 80 layers this gives 41 / 39 + output, as the RPC log shows.
     """
     if n_devices <= 1:
-        return np.zeros(n_layer + 1, dtype=np.int64)
+        out = np.zeros(n_layer + 1, dtype=np.int64)
+        out.flags.writeable = False
+        return out
     splits = (np.arange(1, n_devices + 1, dtype=np.float32) / np.float32(n_devices)).astype(np.float32)
     pos = (np.arange(n_layer + 1, dtype=np.float32) / np.float32(n_layer + 1)).astype(np.float32)
-    return np.minimum(np.searchsorted(splits, pos, side="right"), n_devices - 1).astype(np.int64)
+    out = np.minimum(np.searchsorted(splits, pos, side="right"), n_devices - 1).astype(np.int64)
+    out.flags.writeable = False  # cached: callers must not modify it
+    return out

@@ -96,8 +96,8 @@ def parse_build(version: str | None) -> Build:
 
 def pad(x: npt.ArrayLike, n: int) -> IntArray:
     """GGML_PAD(x, n): round x up to a multiple of n."""
-    a = np.asarray(x, dtype=np.int64)
-    return ((a + n - 1) // n) * n if n > 1 else a
+    a = x if isinstance(x, np.ndarray) else np.asarray(x, dtype=np.int64)
+    return ((a + (n - 1)) // n) * n if n > 1 else a
 
 
 def ctx_padding(build: Build, flash_attn: bool) -> int:
@@ -138,10 +138,10 @@ def kv_cells(build: Build, flash_attn: bool, unified: bool, ctx: IntArray, batch
     seqs = np.asarray(batch, dtype=np.int64)
     n_ctx = np.asarray(ctx, dtype=np.int64) * seqs
     p = ctx_padding(build, flash_attn)
-    one = np.ones_like(n_ctx)
+    one = np.int64(1)
     if build.ik or build.number < B_STREAMS or unified:
         total = pad(n_ctx, p)
-        return Cells(total, one, total)
+        return Cells(total, one, total)  # type: ignore[arg-type]
     if build.number >= B_NO_PAD:
         total = pad(n_ctx, p)
         per = pad(total // seqs, p)

@@ -88,8 +88,8 @@ class OllamaEngine(LlamaCppEngine):
         reserve = METAL_MINIMUM_MEMORY if plan.gpu.vendor == "apple" else MINIMUM_MEMORY
         return reserve + (plan.engine.fit_margin_bytes or 0)
 
-    def fixed(self, plan: Plan) -> FixedCosts:
-        costs = super().fixed(plan)
+    def _fixed(self, plan: Plan) -> FixedCosts:
+        costs = super()._fixed(plan)
         reserve = METAL_MINIMUM_MEMORY if plan.gpu.vendor == "apple" else MINIMUM_MEMORY
         costs.rules = [r for r in costs.rules if r.id != "llamacpp.fit_margin"]
         costs.rules.append(
