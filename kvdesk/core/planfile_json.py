@@ -26,11 +26,9 @@ MAX_ARRAY_ITEMS = 1 << 16
 MAX_INT_DIGITS = 20  # 2**64 has 20 digits; plan integers stay below 2**50
 MAX_NUMBER_CHARS = 64
 
-# A JSON string literal (unrolled loop: linear time, no backtracking blow-up).
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _OPEN = np.frombuffer(b"[{", dtype=np.uint8)
-_CLOSE = np.frombuffer(b"]}", dtype=np.uint8)
+_BRACKETS = np.frombuffer(b"[]{}", dtype=np.uint8)
 
 
 class PlanFileError(KvdeskError):
@@ -80,13 +78,27 @@ def decode_text(data: bytes) -> str:
 
 
 def nesting_depth(data: bytes) -> int:
-    """Deepest ``[``/``{`` nesting outside string literals (vectorised; no recursion)."""
-    skeleton = _STRING.sub(b'""', data)
-    arr = np.frombuffer(skeleton, dtype=np.uint8)
-    if arr.size == 0:
-        return 0
-    step = np.isin(arr, _OPEN).astype(np.int32) - np.isin(arr, _CLOSE).astype(np.int32)
-    return int(np.cumsum(step).max(initial=0))
+    """Deepest ``[``/``{`` nesting outside string literals: vectorised, linear, no recursion.
+
+    A quote is real unless an odd run of backslashes precedes it; bytes after an odd number of
+    real quotes are inside a string. (UTF-8 continuation bytes are never ASCII, so scanning bytes
+    is safe.)
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(arr == ord('"'))
+    if b"\\" in data and quotes.size:
+        backslash = arr == ord("\\")
+        index = np.arange(arr.size, dtype=np.int32)
+        last_other = np.maximum.accumulate(np.where(backslash, np.int32(-1), index))  # last non-\\ at/before i
+        before = np.maximum(quotes - 1, 0)
+        run = np.where(quotes > 0, before - last_other[before], 0)  # backslashes right before each quote
+        quotes = quotes[run % 2 == 0]
+    toggles = np.zeros(arr.size, dtype=bool)
+    toggles[quotes] = True
+    inside = np.logical_xor.accumulate(toggles)  # True from an opening quote up to (not incl.) its closing one
+    brackets = np.flatnonzero(np.isin(arr, _BRACKETS) & ~inside)
+    steps = np.where(np.isin(arr[brackets], _OPEN), 1, -1).astype(np.int32)
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -154,6 +154,32 @@ def test_unreadable_file(tmp_path: Path) -> None:
         load_plan(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        (b"", 0),
+        (b"[]", 1),
+        (b'{"a":[1,{"b":2}]}', 3),
+        (b'{"n": "[[[{{\\\\\\"]]"}', 1),  # escaped quote inside the string
+        (b'["\\\\", "[", ["\\\\\\\\\\"["]]', 2),  # even/odd backslash runs before quotes
+        (b'[["]"]]', 2),
+        (b'["]]]]]]]]",' + b"[" * 40 + b"]" * 41, 41),  # closing brackets in a string hide nothing
+    ],
+)
+def test_nesting_depth_exact(text: bytes, depth: int) -> None:
+    assert nesting_depth(text) == depth
+    if depth and b"\\" not in text:
+        assert nesting_depth(text) == _python_depth(json.loads(text))
+
+
+def _python_depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_python_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_python_depth(v) for v in value), default=0)
+    return 0
+
+
 def test_depth_scan_ignores_brackets_inside_strings() -> None:
     text = json.dumps({"notes": "[" * 500 + "{" * 500}).encode()
     assert nesting_depth(text) == 1
