@@ -124,7 +124,7 @@ class LlamaCppEngine(EngineProfile):
         s = self.settings(plan)
         lay = self.layout(plan, s)
         if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
-            key = (s, id(lay), int(ctx), int(batch))
+            key = (s, lay.hybrid, lay.windows, int(ctx), int(batch))
             hit = self._cells.get(key)
             if hit is None:
                 if len(self._cells) > 1024:
@@ -152,7 +152,7 @@ class LlamaCppEngine(EngineProfile):
         s = self.settings(plan)
         lay = self.layout(plan, s)
         if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
-            key = ("cache", s, id(lay), int(ctx), int(batch))
+            key = ("cache", s, id(lay), int(ctx), int(batch))  # value keeps lay: its id cannot be reused
             hit = self._scalar.get(key)
             if hit is None or hit[0] is not lay:
                 if len(self._scalar) > 1024:

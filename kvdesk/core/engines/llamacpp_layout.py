@@ -43,6 +43,11 @@ class Layout:
     def has_swa(self) -> bool:
         return any(g.window for g in self.groups)
 
+    @property
+    def windows(self) -> tuple[int, ...]:
+        """The window of each cache group (0 = the base cache): all that cell counts depend on."""
+        return tuple(g.window for g in self.groups)
+
 
 def mla_widths(g: LayerGroup, build: Build) -> tuple[int, int]:
     """K and V values per cell of an MLA layer, as the build stores them.
