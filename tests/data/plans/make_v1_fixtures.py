@@ -1,7 +1,9 @@
 """How the format-version-1 fixtures were made (kept for the record; NEVER re-run).
 
-Run once with the format-1 writer of kvdesk/core/planfile.py (commit that introduced this file);
-the outputs are frozen fixtures for the back-compat test, exactly as an early kvdesk wrote them.
+The plans below were saved once with the format-1 writer of kvdesk/core/planfile.py as it was in
+commit 3c1d877 (the commit that introduced this file). The .kvplan outputs are frozen fixtures for
+the back-compat test, byte for byte what that early kvdesk wrote; today's ``save_plan`` writes the
+current format, so running this again would NOT reproduce them.
 """
 
 from __future__ import annotations
