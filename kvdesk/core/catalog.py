@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kvdesk.core.errors import InputError, describe_validation_error
 from kvdesk.core.gpu import GpuSpec
@@ -38,16 +39,28 @@ class GpuEntry(GpuSpec):
         return GpuSpec.model_validate(self.model_dump(exclude={"id"}))
 
 
+def _check_version(version: int) -> int:
+    if version > CATALOG_FORMAT_VERSION:
+        raise ValueError(
+            f"written by a newer kvdesk (catalogue format {version}; this one reads {CATALOG_FORMAT_VERSION})"
+        )
+    return version
+
+
 class ModelCatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format_version: int = CATALOG_FORMAT_VERSION
     models: list[ModelEntry]
+
+    _version = field_validator("format_version")(lambda v: _check_version(v))
 
 
 class GpuCatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format_version: int = CATALOG_FORMAT_VERSION
     gpus: list[GpuEntry]
+
+    _version = field_validator("format_version")(lambda v: _check_version(v))
 
 
 def _read(path: Path) -> object:
@@ -107,7 +120,7 @@ def all_gpus() -> list[GpuEntry]:
     return list(merged.values())
 
 
-def _lookup(entries: list, wanted: str, kind: str):  # type: ignore[no-untyped-def]
+def _lookup(entries: list[Any], wanted: str, kind: str) -> Any:
     key = wanted.strip().lower()
     for e in entries:
         if e.id.lower() == key:
@@ -150,3 +163,41 @@ def save_user_gpu(entry: GpuEntry) -> Path:
     path = _user_file("gpus")
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return path
+
+
+def model_entry(entry_id: str, spec: ModelSpec) -> ModelEntry:
+    """A catalogue entry for ``spec`` (e.g. an imported model) under ``entry_id``."""
+    try:
+        return ModelEntry.model_validate({**spec.model_dump(), "id": entry_id})
+    except ValidationError as exc:
+        raise InputError(f"model id '{entry_id}': {describe_validation_error(exc)}", field="id") from None
+
+
+def gpu_entry(entry_id: str, spec: GpuSpec) -> GpuEntry:
+    try:
+        return GpuEntry.model_validate({**spec.model_dump(), "id": entry_id})
+    except ValidationError as exc:
+        raise InputError(f"gpu id '{entry_id}': {describe_validation_error(exc)}", field="id") from None
+
+
+def remove_user_model(entry_id: str) -> bool:
+    """Delete the user's own model ``entry_id``; False when there was none (shipped ones stay)."""
+    from kvdesk.core.atomic import atomic_write_text
+
+    entries = [m for m in user_models() if m.id != entry_id]
+    if len(entries) == len(user_models()):
+        return False
+    doc = ModelCatalogFile(models=entries).model_dump(mode="json", exclude_none=True)
+    atomic_write_text(_user_file("models"), json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return True
+
+
+def remove_user_gpu(entry_id: str) -> bool:
+    from kvdesk.core.atomic import atomic_write_text
+
+    entries = [g for g in user_gpus() if g.id != entry_id]
+    if len(entries) == len(user_gpus()):
+        return False
+    doc = GpuCatalogFile(gpus=entries).model_dump(mode="json", exclude_none=True)
+    atomic_write_text(_user_file("gpus"), json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return True
