@@ -158,7 +158,31 @@ def test_every_old_version_has_a_migration() -> None:
 
 def test_a_real_file_of_every_old_version_is_checked_in() -> None:
     versions = {json.loads(p.read_text(encoding="utf-8"))["format_version"] for p in PLANS.glob("*.kvplan")}
-    assert versions >= set(range(1, FORMAT_VERSION))
+    assert versions >= set(range(1, FORMAT_VERSION + 1))
+
+
+@pytest.mark.parametrize("path", V1_FILES, ids=[p.stem for p in V1_FILES])
+def test_v1_migration_is_stable(path: Path) -> None:
+    """The v2 twins were saved from the migrated v1 files when format 2 was new: migration must not drift."""
+    twin = PLANS / path.name.replace("v1_", "v2_", 1)
+    assert load_plan(path, recompute_now=False).plan == load_plan(twin, recompute_now=False).plan
+
+
+CURRENT_FILES = sorted(PLANS.glob(f"v{FORMAT_VERSION}_*.kvplan"))
+
+
+@pytest.mark.parametrize("path", CURRENT_FILES, ids=[p.stem for p in CURRENT_FILES])
+def test_current_format_is_pinned(path: Path) -> None:
+    """Saving a current-format file's plan writes exactly its ``plan`` object back.
+
+    If this fails because Plan gained, lost or renamed a field, the file format changed: bump
+    FORMAT_VERSION, register a @migrator, and keep these files as the previous version's fixtures
+    (an older kvdesk must refuse the new files by version, not choke on an unknown field).
+    """
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    loaded = load_plan(path)
+    assert json.loads(dumps_plan(loaded.plan))["plan"] == raw["plan"]
+    assert all("numbers changed" in m for m in loaded.messages)  # engine rules may move on; nothing else
 
 
 @pytest.mark.parametrize("path", V1_FILES, ids=[p.stem for p in V1_FILES])
