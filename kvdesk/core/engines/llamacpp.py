@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from kvdesk.core.breakdown import Breakdown, Rule
+from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.dtypes import KvType, kv_type
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
+from kvdesk.core.engines.llamacpp_devices import device_cache
 from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
 from kvdesk.core.engines.llamacpp_rules import (
     B_FIT,
@@ -185,23 +186,47 @@ class LlamaCppEngine(EngineProfile):
         """KV follows the layer split (llama-kv-cache.cpp: buffer of model.dev_layer(il))."""
         if n_devices == 1:
             return [1.0]
-        lay = self.layout(plan)
         w = plan.workload
-        cells = self.cells(plan, w.context, w.batch)
-        per_cell = {
-            gi: float(cells[f"swa{g.window}" if g.window else "base"].reshape(-1)[0]) for gi, g in enumerate(lay.groups)
-        }
-        streams = float(cells["streams"].reshape(-1)[0])
-        layer_bytes = np.zeros(len(lay.layer_group))
-        for gi, n in per_cell.items():
-            mask = lay.layer_group == gi
-            layer_bytes[mask] = (lay.layer_k[mask] + lay.layer_v[mask]) * n * streams
-        layer_bytes += lay.layer_state * max(1, w.batch)
-        dev = layer_devices(len(layer_bytes), n_devices)[:-1]
-        total = float(layer_bytes.sum())
-        if total <= 0:
-            return [1.0 / n_devices] * n_devices
-        return [float(layer_bytes[dev == d].sum()) / total for d in range(n_devices)]
+        k, v, st = self.device_cache(plan, w.context, w.batch, n_devices)
+        per = (k + v + st).reshape(n_devices, -1)[:, 0]
+        total = float(per.sum())
+        return [float(x) / total for x in per] if total > 0 else [1.0 / n_devices] * n_devices
+
+    def device_cache(
+        self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, n_devices: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Exact K, V and recurrent-state bytes of each device (leading axis), vectorised."""
+        lay = self.layout(plan)
+        return device_cache(lay, n_devices, self.cells(plan, ctx, batch), batch)
+
+    def fits_mask(
+        self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts
+    ) -> npt.NDArray[np.bool_]:
+        """Every device must fit its own layers' cache (the layer split is uneven), and the compute
+        buffer follows the cell count when flash attention is off."""
+        n = len(fixed.names)
+        cells = self.cells(plan, ctx, batch)
+        k, v, st = device_cache(self.layout(plan), n, cells, batch)
+        shape = (n,) + (1,) * (k.ndim - 1)
+        kq, hidden, logits = self.compute_terms(plan, self.settings(plan), n)
+        n_kv = np.asarray(cells["base"], dtype=np.float64)
+        compute = np.maximum(kq * n_kv, np.array(logits, dtype=np.float64).reshape(shape)) + hidden
+        static = np.array([fixed.weights[i] + fixed.overhead[i] for i in range(n)], dtype=np.float64)
+        budget = np.array(fixed.budget, dtype=np.float64)
+        need = k + v + st + compute + static.reshape(shape)
+        return np.asarray(np.all(need <= budget.reshape(shape), axis=0))
+
+    def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
+        """Exact per-device K/V/state bytes instead of shares of the total."""
+        devices = super()._split(plan, fixed, cache)
+        if len(devices) > 1:
+            w = plan.workload
+            k, v, st = (
+                a.reshape(len(devices), -1)[:, 0] for a in self.device_cache(plan, w.context, w.batch, len(devices))
+            )
+            for i, d in enumerate(devices):
+                d.k_cache_bytes, d.v_cache_bytes, d.recurrent_state_bytes = round(k[i]), round(v[i]), round(st[i])
+        return devices
 
     def fixed(self, plan: Plan) -> FixedCosts:
         """Per-device weights, compute estimate and margin; memoised on everything they depend on."""
@@ -287,18 +312,26 @@ class LlamaCppEngine(EngineProfile):
             return plan.engine.fit_margin_bytes
         return FIT_MARGIN_BYTES if (not s.build.ik and s.build.number >= B_FIT) else 0
 
+    def compute_terms(self, plan: Plan, s: Settings, n_devices: int) -> tuple[int, int, list[int]]:
+        """(KQ bytes per cache cell, hidden bytes, logits bytes per device) of the compute estimate.
+
+        compute(n_kv) = max(kq × n_kv, logits) + hidden per device: logits n_vocab × n_ubatch × 4 B on
+        the output device, the f32 KQ matrix n_head × n_kv × n_ubatch × 4 B when flash attention is off,
+        plus 2 × n_embd × n_ubatch × 4 B. n_ubatch is the configured -ub (the worst-case graph).
+        """
+        m = plan.model
+        ub = s.n_ubatch
+        kq = 0 if s.flash_attn else m.n_heads * ub * 4
+        logits = [0] * n_devices
+        logits[-1] = m.vocab_size * ub * 4
+        return kq, 2 * m.hidden_size * ub * 4, logits
+
     def compute_estimate(self, plan: Plan, s: Settings, n_devices: int) -> list[int]:
         """Compute buffer per device (ggml-alloc peak), modelled on real logs (see fixed() rule)."""
-        m = plan.model
         w = plan.workload
         n_kv = int(self.cells(plan, w.context, w.batch)["base"].reshape(-1)[0])
-        ub = min(s.n_ubatch, w.context * w.batch)
-        hidden = 2 * m.hidden_size * ub * 4
-        kq = 0 if s.flash_attn else m.n_heads * n_kv * ub * 4
-        logits = m.vocab_size * ub * 4
-        out = [max(kq, 0) + hidden] * n_devices
-        out[-1] = max(kq, logits) + hidden
-        return out
+        kq, hidden, logits = self.compute_terms(plan, s, n_devices)
+        return [max(kq * n_kv, lg) + hidden for lg in logits]
 
     # -- reporting --------------------------------------------------------------------------------
     def calculate(self, plan: Plan) -> Breakdown:

@@ -27,7 +27,7 @@ class CacheGroup:
     v_row: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity (it holds numpy arrays)
 class Layout:
     groups: tuple[CacheGroup, ...]
     state_per_seq: int  # recurrent state bytes per sequence, all layers (f32 r + s)
