@@ -206,7 +206,7 @@ def vllm_command(plan: Plan) -> str:
         ["--max-model-len", str(w.context)],
         ["--max-num-seqs", str(w.batch)],
         ["--kv-cache-dtype", _vllm_kv(plan)],
-        ["--gpu-memory-utilization", f"{e.gpu_memory_utilization:g}"],
+        ["--gpu-memory-utilization", repr(e.gpu_memory_utilization)],
         ["--tensor-parallel-size", str(e.tp)],
         ["--pipeline-parallel-size", str(e.pp)],
     ]

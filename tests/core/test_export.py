@@ -205,3 +205,9 @@ def test_engine_specific_round_trip() -> None:
     text = export_plan(plan, "vllm")
     assert "use the" not in text  # no "numbers use another profile" note
     assert "kvdesk predicts" in text
+
+
+def test_vllm_utilisation_keeps_full_precision() -> None:
+    plan = vllm_plan().with_engine(gpu_memory_utilization=0.123456789)
+    argv = _argv(export_plan(plan, "vllm"))
+    assert float(argv[argv.index("--gpu-memory-utilization") + 1]) == 0.123456789
