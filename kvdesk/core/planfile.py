@@ -124,6 +124,8 @@ def _new_file_mode() -> int:
 def save_plan(path: Path, plan: Plan) -> None:
     """Write ``plan`` atomically; on failure the previous file is untouched and PlanFileError says why."""
     path = Path(path)
+    if path.is_symlink():  # write through the link (as editors do), not over it
+        path = path.resolve()
     text = dumps_plan(plan)
     try:
         text.encode("utf-8")

@@ -329,3 +329,14 @@ def test_snapshot_with_numpy_values_or_nan_still_saves(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(Breakdown, "to_json", lambda self: {**real(self), "bad": float("nan")})
     assert json.loads(dumps_plan(llama_plan()))["snapshot"] is None
+
+
+def test_saving_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "deploy" / "plan.kvplan"
+    real.parent.mkdir()
+    save_plan(real, llama_plan())
+    link = tmp_path / "current.kvplan"
+    link.symlink_to(real)
+    save_plan(link, llama_plan(batch=8))
+    assert link.is_symlink()
+    assert load_plan(real).plan.workload.batch == 8
