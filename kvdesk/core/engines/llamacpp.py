@@ -21,7 +21,7 @@ import numpy.typing as npt
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.dtypes import KvType, kv_type
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
-from kvdesk.core.engines.llamacpp_devices import device_cache
+from kvdesk.core.engines.llamacpp_devices import device_cache, device_rows
 from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
 from kvdesk.core.engines.llamacpp_rules import (
     B_FIT,
@@ -41,7 +41,7 @@ MIB = 1 << 20
 FIT_MARGIN_BYTES = 1024 * MIB  # common/common.h fit_params_target: 1024 MiB per device
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per distinct setting (settings() memo): hash by identity
 class Settings:
     """Everything about a plan that changes the cache layout, resolved once per call."""
 
@@ -55,6 +55,16 @@ class Settings:
     tv: KvType
 
 
+@dataclass(frozen=True)
+class _FitConsts:
+    rows: list[npt.NDArray[np.float64]]  # per cache group: (n_devices, 1) K+V bytes per cell
+    state: npt.NDArray[np.float64]
+    kq: float
+    logits: npt.NDArray[np.float64]
+    static: npt.NDArray[np.float64]  # weights + overhead + hidden activations
+    budget: npt.NDArray[np.float64]
+
+
 class LlamaCppEngine(EngineProfile):
     name = "llama.cpp"
     label = "llama.cpp"
@@ -64,6 +74,7 @@ class LlamaCppEngine(EngineProfile):
         self._settings: dict[tuple[object, ...], Settings] = {}
         self._cells: dict[tuple[object, ...], dict[str, npt.NDArray[np.int64]]] = {}
         self._scalar: dict[tuple[object, ...], tuple[object, Any]] = {}
+        self._fit_memo: tuple[FixedCosts, Layout, Settings, _FitConsts] | None = None
 
     # -- settings ---------------------------------------------------------------------------------
     def settings(self, plan: Plan) -> Settings:
@@ -204,17 +215,40 @@ class LlamaCppEngine(EngineProfile):
     ) -> npt.NDArray[np.bool_]:
         """Every device must fit its own layers' cache (the layer split is uneven), and the compute
         buffer follows the cell count when flash attention is off."""
+        s = self.settings(plan)
+        lay = self.layout(plan, s)
+        c = self._fit_consts(plan, s, lay, fixed)
+        cells = self._cells_for(s, lay, ctx, batch)
+        streams = cells["streams"]
+        need: Any = c.static
+        for gi, w in enumerate(lay.windows):
+            need = need + c.rows[gi] * np.multiply(cells[f"swa{w}" if w else "base"], streams, dtype=np.float64)
+        if c.state.any():
+            need = need + c.state * np.maximum(1.0, np.asarray(batch, dtype=np.float64))
+        need = need + np.maximum(c.kq * np.asarray(cells["base"], dtype=np.float64), c.logits)
+        return np.asarray(np.all(need <= c.budget, axis=0))
+
+    def _fit_consts(self, plan: Plan, s: Settings, lay: Layout, fixed: FixedCosts) -> _FitConsts:
+        """Per-device constants of fits_mask, kept for the FixedCosts object a search uses."""
+        hit = self._fit_memo
+        if hit is not None and hit[0] is fixed and hit[1] is lay and hit[2] is s:
+            return hit[3]
         n = len(fixed.names)
-        cells = self.cells(plan, ctx, batch)
-        k, v, st = device_cache(self.layout(plan), n, cells, batch)
-        shape = (n,) + (1,) * (k.ndim - 1)
-        kq, hidden, logits = self.compute_terms(plan, self.settings(plan), n)
-        n_kv = np.asarray(cells["base"], dtype=np.float64)
-        compute = np.maximum(kq * n_kv, np.array(logits, dtype=np.float64).reshape(shape)) + hidden
-        static = np.array([fixed.weights[i] + fixed.overhead[i] for i in range(n)], dtype=np.float64)
-        budget = np.array(fixed.budget, dtype=np.float64)
-        need = k + v + st + compute + static.reshape(shape)
-        return np.asarray(np.all(need <= budget.reshape(shape), axis=0))
+        rows = device_rows(lay, n)
+        kq, hidden, logits = self.compute_terms(plan, s, n)
+        col = (n, 1)
+        consts = _FitConsts(
+            rows=[(rows.k[:, gi] + rows.v[:, gi]).astype(np.float64).reshape(col) for gi in range(len(lay.groups))],
+            state=rows.state.astype(np.float64).reshape(col),
+            kq=float(kq),
+            logits=np.array(logits, dtype=np.float64).reshape(col),
+            static=np.array(
+                [fixed.weights[i] + fixed.overhead[i] + hidden for i in range(n)], dtype=np.float64
+            ).reshape(col),
+            budget=np.array(fixed.budget, dtype=np.float64).reshape(col),
+        )
+        self._fit_memo = (fixed, lay, s, consts)
+        return consts
 
     def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
         """Exact per-device K/V/state bytes instead of shares of the total."""
@@ -367,6 +401,24 @@ class LlamaCppEngine(EngineProfile):
         return warnings
 
     def cache_rules(self, plan: Plan) -> list[Rule]:
+        return list(self._memo("rules", plan, self._cache_rules))
+
+    def formula(self, plan: Plan) -> str:
+        return str(self._memo("formula", plan, self._formula))
+
+    def _memo(self, what: str, plan: Plan, fn: Any) -> Any:
+        """Memoise a report part on what it depends on: settings, model, ctx, batch."""
+        s = self.settings(plan)
+        w = plan.workload
+        key = (what, type(self).__name__, s, id(plan.model), w.context, w.batch, w.kv_heads_override)
+        hit = self._scalar.get(key)
+        if hit is None or hit[0] is not plan.model:
+            if len(self._scalar) > 1024:
+                self._scalar.clear()
+            hit = self._scalar[key] = (plan.model, fn(plan))
+        return hit[1]
+
+    def _cache_rules(self, plan: Plan) -> list[Rule]:
         s = self.settings(plan)
         lay = self.layout(plan, s)
         w = plan.workload
@@ -442,7 +494,7 @@ class LlamaCppEngine(EngineProfile):
                 out[f"kv_cells_{key}"] = int(value.reshape(-1)[0])
         return out
 
-    def formula(self, plan: Plan) -> str:
+    def _formula(self, plan: Plan) -> str:
         s = self.settings(plan)
         lay = self.layout(plan, s)
         w = plan.workload

@@ -103,7 +103,7 @@ class OllamaEngine(LlamaCppEngine):
         )
         return costs
 
-    def cache_rules(self, plan: Plan) -> list[Rule]:
+    def _cache_rules(self, plan: Plan) -> list[Rule]:
         w = plan.workload
         return [
             Rule(
@@ -113,5 +113,5 @@ class OllamaEngine(LlamaCppEngine):
                 detail=f"OLLAMA_KV_CACHE_TYPE={self.cache_type(plan)} for K and V",
                 source="ollama llm/llama_server.go (-c NumCtx*numParallel -np numParallel)",
             ),
-            *super().cache_rules(plan),
+            *super()._cache_rules(plan),
         ]
