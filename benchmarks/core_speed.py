@@ -8,22 +8,24 @@ Targets (issue 4): calculate ≤ 100 µs, sweep ≤ 10 ms.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from kvdesk.core.calculator import calculate, sweep  # noqa: E402
-from kvdesk.core.dtypes import kv_type  # noqa: E402
-from kvdesk.core.gpu import GpuSpec  # noqa: E402
-from kvdesk.core.model import LayerGroup, ModelSpec  # noqa: E402
-from kvdesk.core.plan import EngineSettings, Plan, Workload  # noqa: E402
+from kvdesk.core.calculator import calculate, sweep
+from kvdesk.core.dtypes import kv_type
+from kvdesk.core.gpu import GpuSpec
+from kvdesk.core.model import LayerGroup, ModelSpec
+from kvdesk.core.plan import EngineSettings, Plan, Workload
 
 GIB = 1 << 30
 REPEATS = 400
@@ -33,8 +35,13 @@ def model_128_layers() -> ModelSpec:
     """A 128-layer GQA model (8 KV heads × 128), 30B parameters in bf16: fits one H200."""
     group = LayerGroup(count=128, kind="full", n_kv_heads=8, head_dim_k=128, head_dim_v=128)
     return ModelSpec(
-        name="bench-128L", layers=[group], hidden_size=4096, n_heads=32, vocab_size=128256,
-        native_context=131072, params_total=30_000_000_000,
+        name="bench-128L",
+        layers=[group],
+        hidden_size=4096,
+        n_heads=32,
+        vocab_size=128256,
+        native_context=131072,
+        params_total=30_000_000_000,
     )
 
 
@@ -44,17 +51,17 @@ def plan_for(engine: str, tp: int = 1) -> Plan:
         gpu=GpuSpec(name="H200", memory_bytes=141 * GIB, bandwidth_bytes_per_s=4.8e12),
         gpu_count=tp,
         workload=Workload(context=32768, batch=4),
-        engine=EngineSettings(name=engine, tp=tp),  # type: ignore[arg-type]
+        engine=EngineSettings.model_validate({"name": engine, "tp": tp}),
     )
 
 
-def median_us(fn: object, repeats: int = REPEATS) -> float:
-    f = fn  # type: ignore[assignment]
-    f()  # type: ignore[operator]  # warm caches
+def median_us(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    f = fn
+    f()  # warm caches
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        f()  # type: ignore[operator]
+        f()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e6
 
@@ -80,8 +87,7 @@ def main() -> dict[str, object]:
         engines.append("llama.cpp")
     calc = {}
     for name in engines:
-        plan = plan_for(name)
-        calc[name] = round(median_us(lambda p=plan: calculate(p)), 1)
+        calc[name] = round(median_us(functools.partial(calculate, plan_for(name))), 1)
     tp8 = plan_for("vllm", tp=8)
     vllm_tp8_us = round(median_us(lambda: calculate(tp8)), 1)
     plan = plan_for("generic")

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from kvdesk.core.breakdown import Breakdown
 from kvdesk.core.calculator import calculate
 from kvdesk.core.engines import get_engine
+from kvdesk.core.engines.vllm import VllmEngine
 from kvdesk.core.errors import InputError
 from kvdesk.core.gpu import GpuSpec
 from kvdesk.core.model import LayerGroup, ModelSpec
@@ -53,13 +54,20 @@ def models(draw: st.DrawFn) -> ModelSpec:
     for kind in kinds:
         count = draw(st.integers(1, 48))
         window = draw(st.sampled_from([128, 1024, 4096])) if kind == "sliding" else None
-        layers.append(LayerGroup(count=count, kind=kind, n_kv_heads=kv, head_dim_k=head, head_dim_v=head, window=window))
+        layers.append(
+            LayerGroup(count=count, kind=kind, n_kv_heads=kv, head_dim_k=head, head_dim_v=head, window=window)
+        )
     if draw(st.booleans()) and draw(st.booleans()):
         layers = [LayerGroup(count=draw(st.integers(1, 64)), kind="mla", kv_lora_rank=512, rope_dim=64)]
     params = draw(st.integers(100_000_000, 40_000_000_000))
     return ModelSpec(
-        name="random", layers=layers, params_total=params, n_heads=kv * 4, hidden_size=kv * 4 * head,
-        vocab_size=draw(st.sampled_from([32000, 128256, 256000])), native_context=draw(st.sampled_from([8192, 131072])),
+        name="random",
+        layers=layers,
+        params_total=params,
+        n_heads=kv * 4,
+        hidden_size=kv * 4 * head,
+        vocab_size=draw(st.sampled_from([32000, 128256, 256000])),
+        native_context=draw(st.sampled_from([8192, 131072])),
     )
 
 
@@ -166,7 +174,9 @@ def test_per_device_sums_equal_totals(engine: str, data: st.DataObject) -> None:
     need = float(np.asarray(cache.total).reshape(-1)[0])
     if engine == "vllm":
         # vLLM reports the pool it allocates, or the batch's need when that is larger (then no fit)
-        pool = bd.extra["num_gpu_blocks"] * sum(get_engine("vllm").state(plan).device_block_bytes())
+        vllm = get_engine("vllm")
+        assert isinstance(vllm, VllmEngine)
+        pool = bd.extra["num_gpu_blocks"] * sum(vllm.state(plan).device_block_bytes())
         assert bd.kv_cache_bytes == pytest.approx(max(pool, need), abs=len(bd.per_device))
     else:
         assert bd.kv_cache_bytes + bd.recurrent_state_bytes == pytest.approx(need, abs=2 * len(bd.per_device) + 2)

@@ -40,9 +40,13 @@ def _plan(case: dict[str, Any], weights_bytes: int | None = None, **engine: Any)
         gpu_count=tp * pp,
         workload=Workload(context=run["max_model_len"], kv_dtype_k=kvd, kv_dtype_v=kvd),
         engine=EngineSettings(
-            name="vllm", version=case["engine_version"], tp=tp, pp=pp,
+            name="vllm",
+            version=case["engine_version"],
+            tp=tp,
+            pp=pp,
             gpu_memory_utilization=run["gpu_memory_utilization"],
-            max_num_batched_tokens=run["max_num_batched_tokens"], **engine,
+            max_num_batched_tokens=run["max_num_batched_tokens"],
+            **engine,
         ),
     )
 
@@ -96,8 +100,15 @@ def test_real_log_end_to_end_within_5_percent(case: dict[str, Any]) -> None:
 def _validation_plan(case: dict[str, Any]) -> Plan:
     arch, run = case["arch"], case["run"]
     model = uniform_model(
-        case["model"], arch["n_layers"], arch["n_kv_heads"], arch["head_dim_k"], params_total=8_030_261_248,
-        hidden_size=arch["hidden_size"], n_heads=arch["n_heads"], vocab_size=128256, native_context=131072,
+        case["model"],
+        arch["n_layers"],
+        arch["n_kv_heads"],
+        arch["head_dim_k"],
+        params_total=8_030_261_248,
+        hidden_size=arch["hidden_size"],
+        n_heads=arch["n_heads"],
+        vocab_size=128256,
+        native_context=131072,
     )
     mem = MEMORY[case["id"]]["vllm"]
     return Plan(
@@ -135,8 +146,13 @@ def test_validation_end_to_end(case: dict[str, Any]) -> None:
 
 def _simple(**engine: Any) -> Plan:
     model = uniform_model("m", 32, 8, 128, params_total=8_000_000_000, n_heads=32, hidden_size=4096, vocab_size=128256)
-    return Plan(model=model, gpu=GpuSpec(name="g", memory_bytes=80 * GIB), gpu_count=4,
-                workload=Workload(context=8192, batch=4), engine=EngineSettings(name="vllm", **engine))
+    return Plan(
+        model=model,
+        gpu=GpuSpec(name="g", memory_bytes=80 * GIB),
+        gpu_count=4,
+        workload=Workload(context=8192, batch=4),
+        engine=EngineSettings(name="vllm", **engine),
+    )
 
 
 def test_page_formula_and_fp8_halves_it() -> None:
@@ -155,8 +171,10 @@ def test_tp_splits_heads_but_never_below_one() -> None:
 
 
 def test_sliding_window_only_needs_window_plus_batched_tokens() -> None:
-    layers = [LayerGroup(count=1, kind=k, n_kv_heads=8, head_dim_k=128, head_dim_v=128, window=w)
-              for k, w in (("sliding", 1024), ("full", None))] * 8
+    layers = [
+        LayerGroup(count=1, kind=k, n_kv_heads=8, head_dim_k=128, head_dim_v=128, window=w)
+        for k, w in (("sliding", 1024), ("full", None))
+    ] * 8
     model = ModelSpec(name="h", layers=layers, params_total=10**9)
     plan = _simple(max_num_batched_tokens=2048).model_copy(update={"model": model}).with_workload(context=65536)
     extra = _extra(plan, 8 * GIB)

@@ -26,6 +26,7 @@ from kvdesk.core.plan import Plan
 SRC_UTILS = "vllm/v1/core/kv_cache_utils.py"
 SRC_SPEC = "vllm/v1/kv_cache_interface.py"
 SRC_WORKER = "vllm/v1/worker/gpu_worker.py determine_available_memory"
+SRC_MODEL = "vllm/config/model.py"
 # vLLM < 0.9 (early v1): max_concurrency = num_blocks × block_size / max_model_len
 # (kv_cache_utils.py _get_kv_cache_config_uniform_type, v0.8.x); later versions use
 # get_max_concurrency_for_kv_cache_config (whole blocks per request).
@@ -80,8 +81,18 @@ class VllmEngine(EngineProfile):
         """The layout and budget for ``plan`` (memoised: context and batch do not change them)."""
         e, w = plan.engine, plan.workload
         key = (
-            e.tp, e.pp, e.block_size, e.gpu_memory_utilization, e.kv_cache_memory, e.max_num_batched_tokens,
-            e.enforce_eager, e.version, w.kv_dtype_k, w.kv_dtype_v, w.kv_heads_override, w.weights_format,
+            e.tp,
+            e.pp,
+            e.block_size,
+            e.gpu_memory_utilization,
+            e.kv_cache_memory,
+            e.max_num_batched_tokens,
+            e.enforce_eager,
+            e.version,
+            w.kv_dtype_k,
+            w.kv_dtype_v,
+            w.kv_heads_override,
+            w.weights_format,
             plan.gpu_count,
         )
         memo = self._memo
@@ -101,7 +112,7 @@ class VllmEngine(EngineProfile):
         layout = build_layout(tuple(plan.model.layers), e.tp, e.pp, e.block_size, tk, plan.workload.kv_heads_override)
         mnbt = e.max_num_batched_tokens or DEFAULT_MAX_NUM_BATCHED_TOKENS
         bud = budget(plan, [len(r) for r in pp_partition(plan.model.n_layers, e.pp)], mnbt)
-        stage_avail = [min(bud.available[s * e.tp:(s + 1) * e.tp]) for s in range(e.pp)]
+        stage_avail = [min(bud.available[s * e.tp : (s + 1) * e.tp]) for s in range(e.pp)]
         blocks = layout.num_blocks(stage_avail)
         legacy = parse_version(e.version) < LEGACY_CONCURRENCY_BEFORE
         return VllmState(layout, bud, blocks, mnbt, legacy, e.tp)
@@ -117,9 +128,13 @@ class VllmEngine(EngineProfile):
         if e.tp * e.pp > plan.gpu_count:
             raise InputError(f"tp × pp = {e.tp * e.pp} needs that many GPUs, the plan has {plan.gpu_count}", "gpus")
         if plan.gpu_count > e.tp * e.pp:
-            warnings.append(f"vLLM uses tp × pp = {e.tp * e.pp} GPU(s); the other {plan.gpu_count - e.tp * e.pp} are not counted")
+            warnings.append(
+                f"vLLM uses tp × pp = {e.tp * e.pp} GPU(s); the other {plan.gpu_count - e.tp * e.pp} are not counted"
+            )
         if m.native_context and plan.workload.context > m.native_context:
-            warnings.append(f"max_model_len {plan.workload.context} exceeds the model's {m.native_context}; vLLM refuses it")
+            warnings.append(
+                f"max_model_len {plan.workload.context} exceeds the model's {m.native_context}; vLLM refuses it"
+            )
         return warnings
 
     # -- EngineProfile hooks ----------------------------------------------------------------------
@@ -147,9 +162,13 @@ class VllmEngine(EngineProfile):
                 budget=[b.total] * n,
                 rules=self._budget_rules(plan, st),
             )
-        return replace(st.memo["fixed"])  # type: ignore[type-var]
+        fixed = st.memo["fixed"]
+        assert isinstance(fixed, FixedCosts)
+        return replace(fixed)
 
-    def fits_mask(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts) -> npt.NDArray[np.bool_]:
+    def fits_mask(
+        self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts
+    ) -> npt.NDArray[np.bool_]:
         st = self.state(plan)
         ok = st.concurrency(ctx) >= np.asarray(batch, dtype=np.float64)
         return np.asarray(ok & self._base_ok(st, fixed))
@@ -162,7 +181,9 @@ class VllmEngine(EngineProfile):
             pool = st.pool_bytes()
             st.memo["base_ok"] = st.num_blocks > 0 and all(
                 w + cp + o + p <= bud
-                for w, cp, o, p, bud in zip(fixed.weights, fixed.compute, fixed.overhead, pool, fixed.budget, strict=True)
+                for w, cp, o, p, bud in zip(
+                    fixed.weights, fixed.compute, fixed.overhead, pool, fixed.budget, strict=True
+                )
             )
             st.memo["base_ok_key"] = key[1]
         return bool(st.memo["base_ok"])
@@ -172,7 +193,7 @@ class VllmEngine(EngineProfile):
         st = self.state(plan)
         w = plan.workload
         fits = bool(self.fits_mask(plan, w.context, w.batch, self.fixed(plan)))
-        per_token = int(round(st.layout.token_bytes_full * plan.engine.tp))
+        per_token = round(st.layout.token_bytes_full * plan.engine.tp)
         return bd.model_copy(update={"fits": fits and bd.fits, "kv_bytes_per_token": per_token})
 
     def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
@@ -234,9 +255,9 @@ class VllmEngine(EngineProfile):
         rules = [
             Rule(
                 id="vllm.page",
-                title=f"Paged KV: {e.block_size}-token blocks, page = 2 × block × max(1, kv_heads/TP) × head_size × dtype",
-                detail=f"page {lay.page_bytes:,} B per layer; TP {e.tp} splits heads, PP {e.pp} splits layers; MLA keeps one latent",
-                source=f"{SRC_SPEC} AttentionSpec/MLAAttentionSpec.real_page_size_bytes; vllm/config/model.py get_num_kv_heads",
+                title=f"Paged KV: {e.block_size}-token blocks; page = 2 × block × max(1, kv_heads/TP) × head × dtype",
+                detail=f"page {lay.page_bytes:,} B/layer; TP {e.tp} splits heads, PP {e.pp} layers; MLA: 1 latent",
+                source=f"{SRC_SPEC} AttentionSpec, MLAAttentionSpec real_page_size_bytes; {SRC_MODEL} get_num_kv_heads",
             ),
             Rule(
                 id="vllm.blocks",
@@ -247,7 +268,7 @@ class VllmEngine(EngineProfile):
             Rule(
                 id="vllm.pool",
                 title="KV reported = the whole pool vLLM allocates",
-                detail="vLLM allocates num_gpu_blocks blocks up front, whatever the batch; a batch needing more does not fit",
+                detail="vLLM allocates num_gpu_blocks blocks up front, whatever the batch; a bigger batch does not fit",
                 source=f"{SRC_UTILS} get_kv_cache_config_from_groups (KVCacheTensor size = page × num_blocks)",
             ),
             Rule(
@@ -261,29 +282,38 @@ class VllmEngine(EngineProfile):
             rules.append(
                 Rule(
                     id="vllm.hybrid",
-                    title=f"Hybrid model: {lay.n_groups} KV cache groups of {lay.group_size} layers ({lay.padding_layers} padding)",
+                    title=f"Hybrid: {lay.n_groups} KV groups × {lay.group_size} layers, {lay.padding_layers} padding",
                     detail="tokens = num_blocks // groups × block_size",
                     source=f"{SRC_UTILS} _get_kv_cache_groups_uniform_page_size, _report_kv_cache_config",
                 )
             )
         if st.legacy:
-            rules.append(Rule(id="vllm.legacy", title="vLLM < 0.9: max_concurrency = tokens / max_model_len", source=SRC_UTILS))
+            rules.append(
+                Rule(id="vllm.legacy", title="vLLM < 0.9: max_concurrency = tokens / max_model_len", source=SRC_UTILS)
+            )
         return rules
 
     def _budget_rules(self, plan: Plan, st: VllmState) -> list[Rule]:
         b = st.budget
         if b.explicit:
-            return [Rule(id="vllm.kv_cache_memory", title=f"--kv-cache-memory {b.available[0]:,} B per GPU", source=SRC_WORKER)]
+            return [
+                Rule(
+                    id="vllm.kv_cache_memory",
+                    title=f"--kv-cache-memory {b.available[0]:,} B per GPU",
+                    source=SRC_WORKER,
+                )
+            ]
         graphs = "charged" if b.graphs_in_budget else "not charged (vLLM ≤ 0.19)"
         return [
             Rule(
                 id="vllm.budget",
-                title=f"KV budget = {plan.engine.gpu_memory_utilization:g} × total − weights − activation peak − non-torch",
+                title=f"KV budget = {plan.engine.gpu_memory_utilization:g} × total − weights − activation − non-torch",
                 detail=(
-                    f"requested {b.requested:,} B; activation {b.activation:,} B (estimate); non-torch {b.non_torch:,} B; "
-                    f"CUDA graphs {max(b.cuda_graph, default=0):,} B {graphs}; CUDA context {b.cuda_context:,} B outside"
+                    f"requested {b.requested:,} B; activation {b.activation:,} B (estimate); "
+                    f"non-torch {b.non_torch:,} B; CUDA graphs {max(b.cuda_graph, default=0):,} B {graphs}; "
+                    f"CUDA context {b.cuda_context:,} B outside"
                 ),
-                source=f"{SRC_WORKER}; vllm/utils/mem_utils.py memory_profiling; estimates from vLLM 0.19 logs (vllm_budget.py)",
+                source=f"{SRC_WORKER}; vllm/utils/mem_utils.py memory_profiling; fit to 0.19 logs (vllm_budget.py)",
             )
         ]
 

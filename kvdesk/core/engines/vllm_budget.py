@@ -123,7 +123,5 @@ def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int) -> Budget:
     if e.kv_cache_memory is not None:
         available = [e.kv_cache_memory] * ranks
     else:
-        available = [
-            requested - w - act - nt - (g if in_budget else 0) for w, g in zip(weights, graphs, strict=True)
-        ]
+        available = [requested - w - act - nt - (g if in_budget else 0) for w, g in zip(weights, graphs, strict=True)]
     return Budget(total, requested, weights, act, nt, graphs, ctx, available, e.kv_cache_memory is not None, in_budget)

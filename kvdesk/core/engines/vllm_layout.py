@@ -149,7 +149,9 @@ def _layer_specs(
     return specs
 
 
-def _fit_mamba(specs: list[tuple[int, LayerSpec]], mamba_page: int, attn_token: int, bs: int) -> list[tuple[int, LayerSpec]]:
+def _fit_mamba(
+    specs: list[tuple[int, LayerSpec]], mamba_page: int, attn_token: int, bs: int
+) -> list[tuple[int, LayerSpec]]:
     """HybridAttentionMambaModelConfig: grow the attention block so one page holds a Mamba state,
     then pad the Mamba page to the attention page (page_size_padded)."""
     align = MAMBA_ATTN_BLOCK_ALIGN
@@ -161,7 +163,9 @@ def _fit_mamba(specs: list[tuple[int, LayerSpec]], mamba_page: int, attn_token: 
             continue
         out.append((i, LayerSpec(s.kind, new_bs, s.page_bytes // s.block_size * new_bs, s.window, s.k_share)))
     attn_page = max(s.page_bytes for _, s in out if s.kind != "mamba")
-    return [(i, LayerSpec("mamba", s.block_size, max(attn_page, s.page_bytes)) if s.kind == "mamba" else s) for i, s in out]
+    return [
+        (i, LayerSpec("mamba", s.block_size, max(attn_page, s.page_bytes)) if s.kind == "mamba" else s) for i, s in out
+    ]
 
 
 def _is_uniform_type(specs: list[LayerSpec]) -> bool:
