@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.dtypes import KvType, kv_type
+from kvdesk.core.engines import llamacpp_report as report
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
 from kvdesk.core.engines.llamacpp_devices import device_cache, device_rows
 from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
@@ -27,7 +28,7 @@ from kvdesk.core.engines.llamacpp_rules import (
     B_FIT,
     B_HYBRID_FIX,
     B_STREAMS,
-    Build,
+    Settings,
     flash_attn_for_cache,
     hybrid_cells,
     kv_cells,
@@ -39,20 +40,6 @@ from kvdesk.core.plan import Plan
 
 MIB = 1 << 20
 FIT_MARGIN_BYTES = 1024 * MIB  # common/common.h fit_params_target: 1024 MiB per device
-
-
-@dataclass(frozen=True, eq=False)  # one object per distinct setting (settings() memo): hash by identity
-class Settings:
-    """Everything about a plan that changes the cache layout, resolved once per call."""
-
-    build: Build
-    flash_attn: bool  # as the cache sees it (-fa auto counts as on)
-    unified: bool
-    swa_full: bool
-    n_ubatch: int
-    n_batch: int
-    tk: KvType
-    tv: KvType
 
 
 @dataclass(frozen=True)
@@ -306,32 +293,7 @@ class LlamaCppEngine(EngineProfile):
         compute = self.compute_estimate(plan, s, n)
         margin = self.margin(plan, s)
         extra = plan.engine.overhead_bytes or 0
-        rules = [
-            Rule(
-                id="llamacpp.layers",
-                title=f"Layers split over {n} device(s): {', '.join(str(int(c)) for c in counts)} (incl. output layer)",
-                detail="llama-model.cpp load_tensors: upper_bound of cumulative splits at il/(n_layer+1); "
-                "weights and KV of a layer live on its device",
-                source="llama.cpp src/llama-model.cpp load_tensors; RPC log 656/624 MiB = 41/39 layers",
-            ),
-            Rule(
-                id="llamacpp.compute",
-                title=f"Compute buffer ≈ {max(compute) / MIB:.0f} MiB per device (estimate)",
-                detail="max(logits n_vocab×n_ubatch×4 on the output device, KQ n_head×n_kv×n_ubatch×4 without FA) "
-                "+ 2×n_embd×n_ubatch×4; exact on gemma-2-2b (509 MiB) and Qwen3-235B ub 4096 (2502 MiB), "
-                "7.5 % low on Llama-70B without FA (544 vs 588 MiB)",
-                source="tests/data/validation/engine_memory.json",
-            ),
-        ]
-        if margin:
-            rules.append(
-                Rule(
-                    id="llamacpp.fit_margin",
-                    title=f"--fit keeps {margin / MIB:.0f} MiB free per device",
-                    detail="common_params fit_params_target default 1024 MiB per device (set engine.fit_margin_bytes)",
-                    source="llama.cpp common/common.h fit_params_target; tools/server README --fit-target",
-                )
-            )
+        rules = report.fixed_rules(counts, compute, margin)
         return FixedCosts(
             names=[f"GPU{i}" for i in range(n)],
             weights=per,
@@ -420,63 +382,8 @@ class LlamaCppEngine(EngineProfile):
 
     def _cache_rules(self, plan: Plan) -> list[Rule]:
         s = self.settings(plan)
-        lay = self.layout(plan, s)
         w = plan.workload
-        cells = self.cells(plan, w.context, w.batch)
-        base = int(cells["base"].reshape(-1)[0])
-        streams = int(cells["streams"].reshape(-1)[0])
-        src = "llama.cpp src/llama-context.cpp, src/llama-kv-cache.cpp"
-        rules = [
-            Rule(
-                id="llamacpp.cells",
-                title=f"{base:,} cells × {streams} stream(s) ({s.build.label}, -c {w.context * w.batch} -np {w.batch}, "
-                f"{'unified' if s.unified else 'one cache per sequence'})",
-                detail="n_ctx padded to 256 (current); per-sequence caches pad n_ctx/n_seq to 256; older builds pad to "
-                "256 with flash attention and 32 without",
-                source=src,
-            ),
-            Rule(
-                id="llamacpp.rows",
-                title=f"K {s.tk.name}, V {s.tv.name}: bytes per cell = ggml_row_size(type, n_head_kv × head_dim)",
-                detail="per layer; q8_0 34 B / 32 values, q4_0 18/32, q4_1 20/32, q5_0 22/32, q5_1 24/32, "
-                "iq4_nl 18/32, f16 2, f32 4",
-                source="ggml/src/ggml.c type_traits; llama-kv-cache.cpp "
-                "ggml_new_tensor_3d(type, n_embd, kv_size, n_stream)",
-            ),
-        ]
-        for g in lay.groups:
-            if g.window:
-                n = int(cells[f"swa{g.window}"].reshape(-1)[0])
-                rules.append(
-                    Rule(
-                        id="llamacpp.swa",
-                        title=f"{g.n_layers} sliding layers (window {g.window}): {n:,} cells"
-                        + (" (--swa-full)" if s.swa_full else ""),
-                        detail="PAD(min(size_base, n_swa × (unified ? n_seq : 1) + n_ubatch), 256)",
-                        source="llama.cpp src/llama-kv-cache-iswa.cpp llama_kv_cache_iswa",
-                    )
-                )
-        if "mla" in plan.model.kinds():
-            rules.append(
-                Rule(
-                    id="llamacpp.mla",
-                    title="MLA layers cache the latent kv_lora_rank + rope as K"
-                    + ("; no V cache" if not any(g.v_row for g in lay.groups) else ""),
-                    detail="llama.cpp#12801 latent K + kv_lora_rank V; llama.cpp#19067 drops V; ik_llama c^KV only",
-                    source="llama.cpp src/llama-kv-cache.cpp (has_v = !is_mla); ik_llama.cpp#596 log",
-                )
-            )
-        if lay.n_recurrent:
-            rules.append(
-                Rule(
-                    id="llamacpp.recurrent",
-                    title=f"{lay.n_recurrent} recurrent layers: f32 r/s state × max(1, n_seq) "
-                    f"= {max(1, w.batch)} sequence(s)",
-                    detail="not per token: one state per sequence",
-                    source="llama.cpp src/llama-memory-recurrent.cpp; src/llama-model.cpp create_memory",
-                )
-            )
-        return rules
+        return report.cache_rules(plan, s, self.layout(plan, s), self.cells(plan, w.context, w.batch))
 
     def extra(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> dict[str, object]:
         w = plan.workload
@@ -495,13 +402,5 @@ class LlamaCppEngine(EngineProfile):
         return out
 
     def _formula(self, plan: Plan) -> str:
-        s = self.settings(plan)
-        lay = self.layout(plan, s)
         w = plan.workload
-        cells = self.cells(plan, w.context, w.batch)
-        streams = int(cells["streams"].reshape(-1)[0])
-        parts = []
-        for g in lay.groups:
-            n = int(cells[f"swa{g.window}" if g.window else "base"].reshape(-1)[0])
-            parts.append(f"{n:,} cells × {streams} × ({g.k_row:,} + {g.v_row:,}) B [{g.n_layers} layers]")
-        return " + ".join(parts)
+        return report.formula(self.layout(plan), self.cells(plan, w.context, w.batch))

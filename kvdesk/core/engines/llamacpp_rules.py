@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kvdesk.core.dtypes import KvType
 from kvdesk.core.errors import InputError
 
 IntArray = npt.NDArray[np.int64]
@@ -203,3 +204,17 @@ def flash_attn_for_cache(build: Build, flash_attn: bool | None) -> bool:
     if flash_attn is not None:
         return flash_attn
     return (not build.ik) and build.number >= B_FA_AUTO
+
+
+@dataclass(frozen=True, eq=False)  # one object per distinct setting (settings() memo): hash by identity
+class Settings:
+    """Everything about a plan that changes the cache layout, resolved once per call."""
+
+    build: Build
+    flash_attn: bool  # as the cache sees it (-fa auto counts as on)
+    unified: bool
+    swa_full: bool
+    n_ubatch: int
+    n_batch: int
+    tk: KvType
+    tv: KvType
