@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from kvdesk.core.catalog import find_gpu, find_model
@@ -102,7 +103,10 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     if getattr(args, "plan", None):
         from kvdesk.core.planfile import load_plan
 
-        base = load_plan(Path(args.plan)).plan
+        loaded = load_plan(Path(args.plan))
+        for message in loaded.messages:
+            print(f"kvdesk: {message}", file=sys.stderr)
+        base = loaded.plan
     else:
         model, origin = _model_from_args(args)
         gpu, gpu_id = gpu_from_args(args)

@@ -16,6 +16,8 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        with contextlib.suppress(OSError):  # mkstemp makes 0600; give the file the mode it would normally get
+            os.fchmod(fd, _target_mode(target))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -32,6 +34,16 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         finally:
             os.close(dir_fd)
     _remove_stale_temps(target)
+
+
+def _target_mode(target: Path) -> int:
+    """The existing file's permission bits, or 0o666 minus the umask for a new file."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _remove_stale_temps(target: Path) -> None:
