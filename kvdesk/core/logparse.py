@@ -33,6 +33,11 @@ MAX_LOG_BYTES = 32 << 20  # startup lines come first; 32 MiB holds many restarts
 MAX_LINE_CHARS = 8192  # vLLM config lines run to a few thousand characters; longer is not a log line
 MAX_LINES = 400_000
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# A line without any of these words holds no figure: skip it before the engine parsers look at it.
+_INTERESTING = re.compile(
+    r"MiB|GiB|GB|buffer|n_ctx|n_batch|n_ubatch|n_seq|flash_attn|kv_unified|mla_attn|offloaded|type_k|creating|"
+    r"msg=|tokens|blocks|non-default args|Initializing|total_memory"
+)
 
 
 def parse_log(text: str) -> ObservedLog:
@@ -49,9 +54,9 @@ def parse_log(text: str) -> ObservedLog:
             log.truncated = True
             break
         log.lines_read += 1
-        line = _clean(raw)
-        if not line:
+        if not _INTERESTING.search(raw, 0, MAX_LINE_CHARS):
             continue
+        line = _clean(raw)
         try:
             hit = vllm.feed(line) or llama.feed(line)
         except (ValueError, OverflowError):  # a number too odd to be a real figure: skip the line
@@ -63,8 +68,12 @@ def parse_log(text: str) -> ObservedLog:
 
 
 def _clean(raw: str) -> str:
-    line = raw[:MAX_LINE_CHARS].replace("\x00", "")
-    return _ANSI.sub("", line).rstrip()
+    line = raw[:MAX_LINE_CHARS]
+    if "\x00" in line:
+        line = line.replace("\x00", "")
+    if "\x1b" in line:
+        line = _ANSI.sub("", line)
+    return line.rstrip()
 
 
 def _finish(log: ObservedLog) -> None:

@@ -14,7 +14,8 @@ Formats (each seen in a real log in tests/data/logs/, see SOURCES.md there):
   ``llama_new_context_with_model:`` or ``sched_reserve:``), ``CPU output buffer size``.
 - Ollama: ``msg="offload to cuda" … memory.required.full="3.7 GiB" …`` (llm/memory.go, 0.5),
   ``msg=offload library=cuda …`` (llm/server.go, 0.11), new engine ``msg="model weights" buffer=CUDA0
-  size="11.5 GiB"`` and ``msg="compute graph" backend=CUDA0 … size=…`` (ml/backend/ggml/ggml.go).
+  size="11.5 GiB"`` (one per weight buffer) and ``msg="compute graph" backend=CUDA0 buffer_type=CUDA0
+  size=…`` (ml/backend/ggml/ggml.go ``Reserve``, which may run more than once: the last one counts).
   Ollama sizes are printed by format.HumanBytes2: binary units (KiB, MiB, GiB).
 """
 
@@ -45,7 +46,7 @@ OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 OLLAMA_OFFLOAD = re.compile(r'msg="?offload(?: to \w+)?"?\s')
 OLLAMA_KV = re.compile(r'([\w.]{1,60})=("[^"]{0,400}"|\S{1,200})')
 OLLAMA_BUFFER = re.compile(
-    r'msg="(model weights|compute graph|kv cache)"\s.*?(?:buffer|device|backend)=(\S+).*?\ssize="([^"]+)"'
+    r'msg="(model weights|compute graph)"\s.{0,200}?(?:buffer|backend)=(\S{1,80}).{0,200}?\ssize="([^"]{1,40})"'
 )
 OLLAMA_CMD = re.compile(r"--(ctx-size|parallel|batch-size|n-gpu-layers)\s+(\d+)")
 OLLAMA_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)\b")
@@ -191,11 +192,12 @@ class LlamaState:
                 return False
             if what == "model weights":
                 self.new_run_if_needed()
-            attr = {"model weights": "model_bytes", "compute graph": "compute_bytes", "kv cache": "kv_bytes"}[what]
-            if what != "model weights":
-                self.seen_context = True
             target = self.device(dev)
-            setattr(target, attr, getattr(target, attr) + size[0])
+            if what == "model weights":  # one line per weight buffer: they add up
+                target.model_bytes += size[0]
+            else:  # Reserve() may run several times; the last graph is the one kept (ml/backend/ggml/ggml.go)
+                target.compute_bytes = size[0]
+                self.seen_context = True
             return True
         if "starting llama server" in line or 'msg="starting runner"' in line:
             self.log.engine = "ollama"

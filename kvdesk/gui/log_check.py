@@ -6,9 +6,10 @@ Parsing is pure (``kvdesk.core.logparse``); this panel only shows the comparison
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -59,10 +60,34 @@ def format_difference(fig: Figure) -> str:
     return text
 
 
+class _Relay(QObject):
+    parsed = Signal(int, object)  # generation, ObservedLog
+
+
+class ParseJob(QRunnable):
+    """Parses a big log off the UI thread (tens of MB take seconds)."""
+
+    def __init__(self, generation: int, text: str, relay: _Relay) -> None:
+        super().__init__()
+        self.generation, self.text, self.relay = generation, text, relay
+
+    def run(self) -> None:
+        observed = parse_log(self.text)
+        with contextlib.suppress(RuntimeError):  # the panel was closed meanwhile
+            self.relay.parsed.emit(self.generation, observed)
+
+
 class LogCheckPanel(QGroupBox):
+    parsed = Signal()
+
     def __init__(self, plan_model: PlanModel, parent: QWidget | None = None) -> None:
         super().__init__("Reality check: the engine's startup log", parent)
         self.model = plan_model
+        self.generation = 0
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.relay = _Relay(self)
+        self.relay.parsed.connect(self._on_parsed)
         self.observed: ObservedLog | None = None
         self.comparison: LogComparison | None = None
         self.source = ""
@@ -140,9 +165,21 @@ class LogCheckPanel(QGroupBox):
         return True
 
     def check(self) -> None:
+        """Parse the text now (small) or on a worker thread (big); ``parsed`` fires when done."""
         text = self._file_text if self._file_text is not None else self.editor.toPlainText()
-        self.observed = parse_log(text) if text.strip() else None
+        self.generation += 1
+        if len(text) > EDITOR_LIMIT:
+            self.summary.setText(f"Reading {self.source} ({len(text) >> 20} MiB)…")
+            self.pool.start(ParseJob(self.generation, text, self.relay))
+            return
+        self._on_parsed(self.generation, parse_log(text) if text.strip() else None)
+
+    def _on_parsed(self, generation: int, observed: ObservedLog | None) -> None:
+        if generation != self.generation:
+            return  # a newer text replaced this one
+        self.observed = observed
         self.refresh()
+        self.parsed.emit()
 
     # -- output -------------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -207,3 +207,15 @@ def test_no_memory_lines_says_so() -> None:
 )
 def test_fuzz_log_like_text(text: str) -> None:
     parse_log(text)
+
+
+def test_ollama_compute_graph_keeps_the_last_reserve() -> None:
+    lines = [
+        'time=2025-07-18T14:50:57.066Z level=INFO source=ggml.go:365 msg="model weights" buffer=CUDA0 size="11.5 GiB"',
+        'time=2025-07-18T14:50:58.130Z level=INFO source=ggml.go:672 msg="compute graph" backend=CUDA0 '
+        'buffer_type=CUDA0 size="300.0 MiB"',
+        'time=2025-07-18T14:50:58.131Z level=INFO source=ggml.go:672 msg="compute graph" backend=CUDA0 '
+        'buffer_type=CUDA0 size="512.0 MiB"',
+    ]
+    (gpu,) = parse_log("\n".join(lines)).gpu_devices()
+    assert gpu.compute_bytes == 512 * MIB and gpu.model_bytes == round(11.5 * GIB)

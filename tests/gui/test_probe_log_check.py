@@ -80,7 +80,9 @@ def test_garbage_and_huge_paste(qtbot, panel: LogCheckPanel, tmp_path: Path) -> 
     assert "no llama.cpp, Ollama or vLLM memory lines found" in panel.summary.text()
     big = tmp_path / "big.log"
     big.write_text(VLLM.read_text() + "noise\n" * 400_000)
-    assert panel.open_path(big)
+    with qtbot.waitSignal(panel.parsed, timeout=30000):
+        assert panel.open_path(big)
+        assert panel.summary.text().startswith("Reading big.log")  # parsed off the UI thread
     assert panel.editor.toPlainText().startswith("(big.log:") and panel.observed.kv_tokens == 476016  # type: ignore[union-attr]
 
 
