@@ -231,3 +231,16 @@ def test_weights_beyond_budget_do_not_fit() -> None:
     plan = _simple(gpu_memory_utilization=0.1).with_workload(batch=1)
     bd = calculate(plan)
     assert bd.extra["num_gpu_blocks"] == 0 and not bd.fits and bd.max_batch == 0
+
+
+def test_mamba_hybrid_grows_the_attention_block_and_warns() -> None:
+    layers = [
+        LayerGroup(count=3, kind="recurrent", state_bytes=2_000_000),
+        LayerGroup(count=1, kind="full", n_kv_heads=8, head_dim_k=128, head_dim_v=128),
+    ] * 4
+    model = ModelSpec(name="hybrid", layers=layers, params_total=10**9, n_heads=32)
+    bd = calculate(_simple(kv_cache_memory=4 * GIB).model_copy(update={"model": model}))
+    # attention page per token = 2 × 8 × 128 × 2 = 4096 B; 2,000,000 B needs 16 × cdiv(2e6, 16 × 4096) = 496 tokens
+    assert bd.extra["block_size"] == 496
+    assert bd.extra["kv_page_size_bytes"] == 496 * 4096
+    assert any("Mamba" in w for w in bd.warnings)

@@ -131,6 +131,12 @@ class VllmEngine(EngineProfile):
             warnings.append(
                 f"vLLM uses tp × pp = {e.tp * e.pp} GPU(s); the other {plan.gpu_count - e.tp * e.pp} are not counted"
             )
+        if "recurrent" in m.kinds():
+            warnings.append(
+                "Mamba/linear-attention hybrid: kvdesk grows the attention block to hold one state page "
+                "(HybridAttentionMambaModelConfig) but does not model mamba_cache_mode or the state dtype; "
+                "vLLM's figures may differ"
+            )
         if m.native_context and plan.workload.context > m.native_context:
             warnings.append(
                 f"max_model_len {plan.workload.context} exceeds the model's {m.native_context}; vLLM refuses it"
