@@ -18,6 +18,7 @@ from __future__ import annotations
 import mmap
 import struct
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ _FIXED: dict[int, tuple[str, int]] = {
     12: ("d", 8),
 }
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -124,16 +126,17 @@ class _Cursor:
         return raw.decode("utf-8", errors="replace")
 
     def skip_strings(self, count: int, what: str) -> None:
-        buf, pos, size = self.buf, self.pos, self.size
-        unpack = struct.unpack_from
-        for _ in range(count):
-            if pos + 8 > size:
-                self.pos = pos
-                self.need(8, what)
-            pos += 8 + unpack("<Q", buf, pos)[0]
-            if pos > size:
-                self.pos = size
-                raise InputError(f"{self.name}: truncated GGUF file (ends inside {what})")
+        """Hop over ``count`` length-prefixed strings without decoding them (the hot loop)."""
+        unpack = _U64.unpack_from
+        buf, pos = self.buf, self.pos
+        try:
+            for _ in repeat(None, count):
+                pos += 8 + unpack(buf, pos)[0]
+        except (struct.error, OverflowError):
+            pos = self.size + 1
+        if pos > self.size:
+            self.pos = self.size
+            raise InputError(f"{self.name}: truncated GGUF file (ends inside {what})")
         self.pos = pos
 
 
