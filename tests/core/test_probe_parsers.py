@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kvdesk.core.probe.parsers import (
     ProbeParseError,
@@ -156,3 +159,37 @@ def test_macos_wired_limit_overrides_default_and_bad_memsize_errors() -> None:
     with pytest.raises(ProbeParseError):
         parse_macos("sysctl: unknown oid 'hw.memsize'")
     assert parse_vm_stat_used("command not found") is None
+
+
+# -- fuzz: any text gives devices or a ProbeParseError, never another exception ------------------------
+
+_CSVISH = st.text(
+    alphabet=st.sampled_from(list("index,name memory.total [MiB]used free0123456789.N/A\n ")), max_size=300
+)
+_JSONISH = st.text(
+    alphabet=st.sampled_from(list('{}[]":,card0 VRAM Total Memory (B)gpu_data mem_usage value unit MB 0123456789')),
+    max_size=300,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_CSVISH)
+def test_fuzz_nvidia_smi(text: str) -> None:
+    for fn in (parse_nvidia_smi_gpus, parse_nvidia_smi_apps):
+        with contextlib.suppress(ProbeParseError):
+            fn(text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_JSONISH)
+def test_fuzz_rocm_amd_json(text: str) -> None:
+    for fn in (parse_rocm_smi_json, parse_amd_smi_metric, parse_amd_smi_names):
+        with contextlib.suppress(ProbeParseError):
+            fn(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200), st.text(max_size=50), st.text(max_size=400))
+def test_fuzz_macos(memsize: str, wired: str, vm_stat: str) -> None:
+    with contextlib.suppress(ProbeParseError):
+        parse_macos(memsize, wired, vm_stat)
