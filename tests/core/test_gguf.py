@@ -385,3 +385,20 @@ def test_folder_and_missing_file(tmp_path: Path) -> None:
         import_gguf(tmp_path)
     with pytest.raises(InputError, match="cannot read"):
         import_gguf(tmp_path / "nope.gguf")
+
+
+def test_nemotron_h_mlp_only_layers_are_not_recurrent(tmp_path: Path) -> None:
+    kv = arch_kv(
+        "nemotron_h",
+        4,
+        **{
+            "attention.head_count_kv": (ARR, (U32, [0, 0, 8, 0])),
+            "feed_forward_length": (ARR, (U32, [0, 21504, 0, 0])),
+            "ssm.conv_kernel": (U32, 4),
+            "ssm.inner_size": (U32, 7680),
+            "ssm.state_size": (U32, 128),
+            "ssm.group_count": (U32, 8),
+        },
+    )
+    m = import_gguf(write_gguf(tmp_path / "n.gguf", kv, [])).model
+    assert [g.kind for g in m.iter_layers()] == ["recurrent", "none", "full", "recurrent"]

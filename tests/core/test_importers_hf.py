@@ -201,3 +201,96 @@ def test_missing_and_oversized_config(tmp_path: Path) -> None:
     big.write_bytes(b" " * (5 << 20))
     with pytest.raises(InputError, match="too large"):
         import_hf_config(big)
+
+
+# Synthetic configs (field names as in the transformers config classes) for the Mamba-2 / short-conv
+# paths, whose state sizes are worked by hand from llama.cpp's n_embd_r / n_embd_s.
+def _import(tmp_path: Path, cfg: dict) -> ModelSpec:
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    return import_hf_config(tmp_path).model
+
+
+def test_granite_hybrid_layer_types_mamba2(tmp_path: Path) -> None:
+    cfg = {
+        "model_type": "granitemoehybrid",
+        "num_hidden_layers": 4,
+        "hidden_size": 1536,
+        "num_attention_heads": 12,
+        "num_key_value_heads": 4,
+        "layer_types": ["mamba", "mamba", "attention", "mamba"],
+        "mamba_n_heads": 48,
+        "mamba_d_head": 64,
+        "mamba_d_state": 128,
+        "mamba_n_groups": 1,
+        "mamba_d_conv": 4,
+        "vocab_size": 100,
+    }
+    m = _import(tmp_path, cfg)
+    assert [g.kind for g in m.iter_layers()] == ["recurrent", "recurrent", "full", "recurrent"]
+    d_inner = 48 * 64
+    assert m.layers[0].state_bytes == 4 * (3 * (d_inner + 2 * 128) + 128 * d_inner)
+
+
+def test_nemotron_h_pattern(tmp_path: Path) -> None:
+    cfg = {
+        "model_type": "nemotron_h",
+        "num_hidden_layers": 4,
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "hybrid_override_pattern": "M-*M",
+        "mamba_num_heads": 8,
+        "mamba_head_dim": 16,
+        "ssm_state_size": 32,
+        "n_groups": 2,
+        "conv_kernel": 4,
+        "vocab_size": 10,
+    }
+    m = _import(tmp_path, cfg)
+    assert [g.kind for g in m.iter_layers()] == ["recurrent", "none", "full", "recurrent"]
+    assert m.layers[0].state_bytes == 4 * (3 * (128 + 2 * 2 * 32) + 32 * 128)
+
+
+def test_falcon_h1_lists_attention_and_ssm(tmp_path: Path) -> None:
+    cfg = {
+        "model_type": "falcon_h1",
+        "num_hidden_layers": 3,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "head_dim": 64,
+        "mamba_d_ssm": 512,
+        "mamba_n_heads": 8,
+        "mamba_d_head": 64,
+        "mamba_d_state": 16,
+        "mamba_n_groups": 1,
+        "mamba_d_conv": 4,
+        "vocab_size": 10,
+    }
+    m = _import(tmp_path, cfg)
+    assert [(g.count, g.kind) for g in m.layers] == [(3, "full"), (3, "recurrent")]
+    assert m.layers[1].state_bytes == 4 * (3 * (512 + 32) + 16 * 512)
+
+
+def test_lfm2_short_conv(tmp_path: Path) -> None:
+    cfg = {
+        "model_type": "lfm2",
+        "num_hidden_layers": 3,
+        "hidden_size": 1024,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "layer_types": ["conv", "full_attention", "conv"],
+        "conv_L_cache": 3,
+        "vocab_size": 10,
+    }
+    m = _import(tmp_path, cfg)
+    assert [g.kind for g in m.iter_layers()] == ["recurrent", "full", "recurrent"]
+    assert m.layers[0].state_bytes == 4 * 1024 * 2  # n_embd × (L_cache − 1), f32
+
+
+def test_awq_quantization_config(tmp_path: Path) -> None:
+    cfg = json.loads((CONFIGS / "qwen3-8b.json").read_text())
+    cfg["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128}
+    m = _import(tmp_path, cfg)
+    assert m.dtype == "awq-int4"
+    assert m.weights_bytes() == int(m.params_total * 4.25 / 8)

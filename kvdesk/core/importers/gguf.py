@@ -79,6 +79,10 @@ def _recurrent_flags(kv: dict[str, Any], arch: str, kv_heads: list[int]) -> list
         return [(il + 1) % interval != 0 for il in range(len(kv_heads))]
     if arch in ("mamba", "mamba2"):
         return [True] * len(kv_heads)
+    ff = kv.get(f"{arch}.feed_forward_length")
+    if isinstance(ff, list) and len(ff) == len(kv_heads):
+        # Nemotron-H: MLP-only layers also have no KV heads (llama-model.cpp: recurrent = no KV and no FFN)
+        return [h == 0 and f == 0 for h, f in zip(kv_heads, ff, strict=True)]
     return [h == 0 for h in kv_heads]
 
 
