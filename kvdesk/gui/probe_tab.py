@@ -209,6 +209,10 @@ class ProbeTab(QWidget):
         self.empty.setWordWrap(True)
         self.empty.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.devices_box.addWidget(self.empty)
+        self.plan_note = QLabel()
+        self.plan_note.setWordWrap(True)
+        self.plan_note.setVisible(False)
+        self.devices_box.addWidget(self.plan_note)
         inner = QWidget()
         col = QVBoxLayout(inner)
         col.addLayout(self.devices_box)
@@ -296,6 +300,15 @@ class ProbeTab(QWidget):
 
     def _update_cards(self) -> None:
         per_device = self.model.breakdown.per_device
+        missing = len(per_device) - len(self.cards)
+        if self.cards and missing > 0:
+            names = ", ".join(d.name for d in per_device[len(self.cards) :])
+            self.plan_note.setText(
+                f"The plan spreads over {len(per_device)} GPUs but only {len(self.cards)} "
+                f"{'was' if len(self.cards) == 1 else 'were'} found here: "
+                f"nothing to check {names} against."
+            )
+        self.plan_note.setVisible(bool(self.cards) and missing > 0)
         for i, card in enumerate(self.cards):
             plan_dev = per_device[i] if i < len(per_device) else None
             card.show_need(plan_dev.total_bytes if plan_dev else 0, plan_dev.name if plan_dev else None)

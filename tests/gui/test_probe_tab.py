@@ -87,6 +87,18 @@ def test_fits_now_idle_and_not_at_all(qtbot, model: PlanModel) -> None:  # type:
     assert card.bar.need == model.breakdown.per_device[0].total_bytes
 
 
+def test_plan_with_more_gpus_than_found_says_so(qtbot, model: PlanModel) -> None:  # type: ignore[no-untyped-def]
+    model.set_plan(model.plan.model_copy(update={"gpu_count": 2}))
+    tab = make_tab(qtbot, model, [FakeBackend([rtx4090(0.5)])])
+    probe(qtbot, tab)
+    assert tab.plan_note.isVisible() and "spreads over 2 GPUs but only 1 was found" in tab.plan_note.text()
+    assert (
+        tab.cards[0].result is not None and tab.cards[0].result.need_bytes == model.breakdown.per_device[0].total_bytes
+    )
+    model.set_plan(model.plan.model_copy(update={"gpu_count": 1}))
+    assert not tab.plan_note.isVisible()
+
+
 def test_no_gpu_lists_what_was_tried(qtbot, model: PlanModel) -> None:  # type: ignore[no-untyped-def]
     tab = make_tab(
         qtbot,
