@@ -17,11 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
-from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts, _fix_rounding
+from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts, _fix_rounding, largest_true
 from kvdesk.core.engines.vllm_budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, Budget, budget, parse_version
 from kvdesk.core.engines.vllm_layout import KvLayout, build_layout, pp_partition
 from kvdesk.core.errors import InputError
-from kvdesk.core.plan import Plan
+from kvdesk.core.plan import MAX_BATCH, MAX_CONTEXT, Plan
 
 SRC_UTILS = "vllm/v1/core/kv_cache_utils.py"
 SRC_SPEC = "vllm/v1/kv_cache_interface.py"
@@ -179,6 +179,29 @@ class VllmEngine(EngineProfile):
         ok = st.concurrency(ctx) >= np.asarray(batch, dtype=np.float64)
         return np.asarray(ok & self._base_ok(st, fixed))
 
+    def max_batch(self, plan: Plan, fixed: FixedCosts, ctx: int) -> int:
+        """floor(max_concurrency): ``num_blocks // blocks per request`` (tokens // ctx before 0.9)."""
+        st = self.state(plan)
+        if not self._base_ok(st, fixed):
+            return 0
+        if st.legacy:
+            return min(MAX_BATCH, st.tokens // max(1, ctx))
+        per_req = int(st.layout.blocks_per_request(np.int64(ctx), st.mnbt))
+        return min(MAX_BATCH, st.num_blocks // max(1, per_req))
+
+    def max_context(self, plan: Plan, fixed: FixedCosts, batch: int) -> int:
+        """Largest max_model_len whose requests still fit ``batch`` times (whole blocks)."""
+        st = self.state(plan)
+        limit = max(1, plan.model.native_context or MAX_CONTEXT)
+        if not self._base_ok(st, fixed):
+            return 0
+        lay = st.layout
+        if st.legacy:
+            return min(limit, st.tokens // batch)
+        if lay.uniform_type and all(s.kind in ("full", "mla") for s in lay.type_specs):
+            return min(limit, st.num_blocks // batch * lay.min_block_size)
+        return largest_true(lambda c: self.fits_mask(plan, c, batch, fixed), 1, limit)
+
     @staticmethod
     def _base_ok(st: VllmState, fixed: FixedCosts) -> bool:
         """Blocks exist and weights + overhead + the KV pool fit every device's memory."""
@@ -198,9 +221,11 @@ class VllmEngine(EngineProfile):
         bd = super().calculate(plan)
         st = self.state(plan)
         w = plan.workload
-        fits = bool(self.fits_mask(plan, w.context, w.batch, self.fixed(plan)))
-        per_token = round(st.layout.token_bytes_full * plan.engine.tp)
-        return bd.model_copy(update={"fits": fits and bd.fits, "kv_bytes_per_token": per_token})
+        # no device spills (so the pool fits beside weights and overhead), blocks exist, and the
+        # pool holds `batch` requests of max_model_len = ctx
+        bd.fits = bd.fits and st.num_blocks > 0 and float(st.concurrency(w.context)) >= w.batch
+        bd.kv_bytes_per_token = round(st.layout.token_bytes_full * plan.engine.tp)
+        return bd
 
     def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
         st = self.state(plan)
