@@ -59,20 +59,45 @@ def test_num_ctx_times_num_parallel() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kv", "fa", "used"),
+    ("version", "kv", "fa", "used"),
     [
-        ("q8_0", True, "q8_0"),
-        ("q4_0", None, "q4_0"),
-        ("q8_0", False, "f16"),
-        ("q5_1", True, "f16"),
-        ("auto", None, "f16"),
+        (None, "q8_0", None, "q8_0"),  # v0.30+: passed to llama-server, -fa auto
+        (None, "q5_1", True, "q5_1"),  # v0.30+: any llama.cpp cache type
+        ("0.12.3", "q8_0", True, "q8_0"),
+        ("0.12.3", "q4_0", None, "f16"),  # < 0.30: quantized needs OLLAMA_FLASH_ATTENTION=1
+        ("0.12.3", "q8_0", False, "f16"),
+        ("0.12.3", "q5_1", True, "f16"),  # < 0.30: only f16, q8_0, q4_0
+        ("0.12.3", "auto", None, "f16"),
     ],
 )
-def test_ollama_kv_cache_type(kv: str, fa: bool | None, used: str) -> None:
-    bd = calculate(plan(QWEN3_32B, 8192, kv=kv, flash_attn=fa))
-    row = {"f16": 2048, "q8_0": 1088, "q4_0": 576}[used]  # 8 × 128 values: f16 2 B, q8_0 34/32, q4_0 18/32
+def test_ollama_kv_cache_type(version: str | None, kv: str, fa: bool | None, used: str) -> None:
+    bd = calculate(plan(QWEN3_32B, 8192, kv=kv, flash_attn=fa, version=version))
+    row = {"f16": 2048, "q8_0": 1088, "q4_0": 576, "q5_1": 768}[used]  # 8 × 128 values: 2 B, 34/32, 18/32, 24/32
     assert bd.k_cache_bytes == bd.v_cache_bytes == 64 * 8192 * row
     assert any("falls back to f16" in w for w in bd.warnings) == (used == "f16" and kv != "auto")
+
+
+def test_current_ollama_refuses_quantized_v_with_flash_attention_off() -> None:
+    # OLLAMA_FLASH_ATTENTION=0 -> llama-server --flash-attn off -> "V cache quantization requires flash_attn"
+    with pytest.raises(InputError, match="flash attention"):
+        calculate(plan(QWEN3_32B, 8192, kv="q8_0", flash_attn=False))
+
+
+def test_legacy_runner_keeps_full_size_swa_cache() -> None:
+    # < 0.30: llama.h defaults (swa_full = true) since llama/llama.go never sets it; v0.30+ uses common's false
+    gpt_oss = ModelSpec(
+        name="gpt-oss-20b",
+        layers=[
+            LayerGroup(kind="sliding", window=128, n_kv_heads=8, head_dim_k=64, head_dim_v=64),
+            LayerGroup(kind="full", n_kv_heads=8, head_dim_k=64, head_dim_v=64),
+        ]
+        * 12,
+        params_total=20_900_000_000,
+    )
+    old = calculate(plan(gpt_oss, 32768, version="0.12.3"))
+    new = calculate(plan(gpt_oss, 32768, version="0.30.1"))
+    assert old.extra["kv_cells_swa128"] == 32768
+    assert new.extra["kv_cells_swa128"] == 768
 
 
 def test_one_cache_type_for_k_and_v() -> None:
@@ -106,7 +131,9 @@ def test_hybrid_models_run_with_one_slot() -> None:
 
 
 def test_versions() -> None:
-    assert calculate(plan(QWEN3_32B, 5000, version="0.12.3")).extra["kv_cells"] == 5120  # current llama.cpp
+    assert calculate(plan(QWEN3_32B, 5000, version="0.30.1")).extra["kv_cells"] == 5120  # n_ctx padded to 256
+    # 0.12.3 vendors llama.cpp e54d41be (≈ b6150): padding 32 without flash attention
+    assert calculate(plan(QWEN3_32B, 5000, version="0.12.3", flash_attn=False)).extra["kv_cells"] == 5024
     assert calculate(plan(QWEN3_32B, 5000, version="b6500", flash_attn=False)).extra["kv_cells"] == 5024
     with pytest.raises(InputError):
         calculate(plan(QWEN3_32B, 5000, version="ollama-next"))

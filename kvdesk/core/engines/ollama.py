@@ -1,20 +1,26 @@
 """Ollama profile: llama.cpp's cache rules with Ollama's own settings and per-GPU reserve.
 
 Sources (ollama/ollama):
-- llm/llama_server.go (2026, llama-server runner): ``-c NumCtx*numParallel -np numParallel``,
-  ``--cache-type-k/-v OLLAMA_KV_CACHE_TYPE``, ``--flash-attn auto`` unless OLLAMA_FLASH_ATTENTION
-  is set; the older CGO runner passed the same n_ctx = NumCtx × numParallel, n_seq_max = numParallel
-  (llama/llama.go NewContextParams).
-- llm/server.go (2025): a quantized OLLAMA_KV_CACHE_TYPE needs flash attention, otherwise Ollama
-  warns and uses f16; only f16, q8_0 and q4_0 are supported (fs/ggml/ggml.go SupportsKVCacheType).
-- ml/device.go DeviceInfo.MinimumMemory: 457 MiB per GPU (512 MiB on Metal) set aside, plus
-  envconfig OLLAMA_GPU_OVERHEAD (default 0) per GPU (server/sched.go).
+- llm/llama_server.go (v0.30+, llama-server runner): ``-c NumCtx*numParallel -np numParallel``,
+  ``--cache-type-k/-v $OLLAMA_KV_CACHE_TYPE`` passed through, ``--flash-attn auto`` unless
+  OLLAMA_FLASH_ATTENTION is set; the llama.cpp build is the tag in LLAMA_CPP_VERSION.
+- v0.5.8 … v0.24 (CGO llama runner): llm/server.go ``KvSize: opts.NumCtx * numParallel``;
+  llama/llama.go NewContextParams sets n_ctx, n_seq_max, flash_attn, type_k/v and leaves the
+  library defaults (llama.h: swa_full = true, kv_unified = false); a quantized
+  OLLAMA_KV_CACHE_TYPE needs OLLAMA_FLASH_ATTENTION, otherwise f16, and only f16, q8_0, q4_0
+  are accepted (llm/server.go, fs/ggml/ggml.go SupportsKVCacheType). The vendored llama.cpp is
+  the FETCH_HEAD of Makefile.sync at each tag.
+- ml/device.go DeviceInfo.MinimumMemory: 457 MiB per GPU (512 MiB on Metal), plus envconfig
+  OLLAMA_GPU_OVERHEAD (default 0) per GPU (server/sched.go).
 - server/sched.go: hybrid families (qwen35, qwen3next, lfm2, nemotron_h …) run with numParallel 1.
+Models that Ollama < 0.30 ran on its Go engine (ollamarunner, kvcache/causal.go) are sized here
+with the llama runner's rules.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from kvdesk.core.breakdown import Rule
 from kvdesk.core.dtypes import KvType, kv_type
@@ -24,11 +30,62 @@ from kvdesk.core.engines.llamacpp_rules import parse_build
 from kvdesk.core.errors import InputError
 from kvdesk.core.plan import Plan
 
-OLLAMA_KV_TYPES = ("f16", "q8_0", "q4_0")
+LEGACY_KV_TYPES = ("f16", "q8_0", "q4_0")
 MINIMUM_MEMORY = 457 * MIB  # ml/device.go MinimumMemory (CUDA, ROCm, Vulkan)
 METAL_MINIMUM_MEMORY = 512 * MIB  # ml/device.go / discover/gpu_darwin.go metalMinimumMemory
+LLAMA_SERVER_RELEASE = (0, 30, 0)  # runner: Remove CGO engines, use llama-server (#16031), first in v0.30.0
 
-_OLLAMA_VERSION = re.compile(r"^\s*v?\d+\.\d+")
+# Ollama release -> vendored llama.cpp build (Makefile.sync FETCH_HEAD / LLAMA_CPP_VERSION per tag);
+# "≈" builds are bracketed by dated releases: 46e3556e ≈ b4590, d7cfe1ff ≈ b4780, 71e90e88 ≈ b5130,
+# 2016f07b ≈ b5170, e1e8e099 ≈ b5250, de4c07f9 ≈ b5350, e54d41be ≈ b6150, 364a7a6d = b6646,
+# 7049736b ≈ b6740, 3cfa9c3f = b6840, 7f8ef50c = b7108, 17f7f4ba ≈ b7350, ec98e2002 ≈ b7460.
+OLLAMA_LLAMA_BUILDS: tuple[tuple[tuple[int, int, int], int], ...] = (
+    ((0, 5, 8), 4590),
+    ((0, 5, 13), 4780),
+    ((0, 6, 6), 5130),
+    ((0, 6, 7), 5170),
+    ((0, 6, 8), 5250),
+    ((0, 7, 0), 5350),
+    ((0, 11, 5), 6150),
+    ((0, 12, 4), 6646),
+    ((0, 12, 6), 6740),
+    ((0, 12, 11), 6840),
+    ((0, 13, 2), 7108),
+    ((0, 13, 3), 7350),
+    ((0, 13, 5), 7460),
+    ((0, 30, 0), 9452),
+    ((0, 31, 0), 9840),
+    ((0, 32, 0), 9888),
+)
+
+_OLLAMA_VERSION = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def ollama_release(version: str | None) -> tuple[int, int, int] | None:
+    match = _OLLAMA_VERSION.match(version or "")
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+def llama_build_for(version: str | None) -> str | None:
+    """The llama.cpp build an Ollama release runs ('0.12.3' -> 'b6150'); 'bNNNN' passes through."""
+    if version is None or not version.strip():
+        return None
+    release = ollama_release(version)
+    if release is None:
+        parse_build(version)  # a llama.cpp build, or a clear InputError
+        return version
+    builds = [b for v, b in OLLAMA_LLAMA_BUILDS if v <= release]
+    if not builds or release >= (0, 32, 15):
+        return None if builds else "b4000"  # newest releases: current llama.cpp; pre-2025: old rules
+    return f"b{builds[-1]}"
+
+
+def legacy_runner(version: str | None) -> bool:
+    """True for Ollama releases before v0.30 (CGO llama runner with llama.h defaults)."""
+    release = ollama_release(version)
+    return release is not None and release < LLAMA_SERVER_RELEASE
 
 
 class OllamaEngine(LlamaCppEngine):
@@ -36,23 +93,19 @@ class OllamaEngine(LlamaCppEngine):
     label = "Ollama"
 
     def _resolve(self, plan: Plan) -> Settings:
-        s = super()._resolve(plan.with_engine(version=self.llama_build(plan.engine.version)))
-        return s
-
-    @staticmethod
-    def llama_build(version: str | None) -> str | None:
-        """An Ollama release ('0.12.3') runs a recent llama.cpp; 'bNNNN' names the llama.cpp build."""
-        if version is None or _OLLAMA_VERSION.match(version):
-            return None
-        parse_build(version)  # raises a clear InputError for nonsense
-        return version
+        changes: dict[str, object] = {"version": llama_build_for(plan.engine.version)}
+        if legacy_runner(plan.engine.version):
+            changes["swa_full"] = True  # llama.h llama_context_default_params: swa_full = true
+        s = super()._resolve(plan.with_engine(**changes))
+        tk, tv = self.kv_types(plan)  # from the Ollama version, not the llama.cpp build it maps to
+        return replace(s, tk=tk, tv=tv)
 
     def kv_types(self, plan: Plan) -> tuple[KvType, KvType]:
         t = self.cache_type(plan)
         return kv_type(t), kv_type(t)
 
     def cache_type(self, plan: Plan) -> str:
-        """OLLAMA_KV_CACHE_TYPE as Ollama applies it: one type for K and V, f16 unless supported."""
+        """OLLAMA_KV_CACHE_TYPE as Ollama applies it: one type for K and V."""
         w = plan.workload
         k = "f16" if w.kv_dtype_k == "auto" else kv_type(w.kv_dtype_k).name
         v = "f16" if w.kv_dtype_v == "auto" else kv_type(w.kv_dtype_v).name
@@ -60,10 +113,12 @@ class OllamaEngine(LlamaCppEngine):
             raise InputError(
                 f"kv_dtype: Ollama sets one OLLAMA_KV_CACHE_TYPE for K and V (got K {k}, V {v})", field="kv_dtype"
             )
-        if k not in OLLAMA_KV_TYPES:
+        if not legacy_runner(plan.engine.version):
+            return k  # v0.30+: passed to llama-server as --cache-type-k/-v
+        if k not in LEGACY_KV_TYPES:
             return "f16"  # llm/server.go: "unsupported OLLAMA_KV_CACHE_TYPE" -> default f16
-        if k != "f16" and plan.engine.flash_attn is False:
-            return "f16"  # llm/server.go: quantized cache needs OLLAMA_FLASH_ATTENTION, else f16
+        if k != "f16" and plan.engine.flash_attn is not True:
+            return "f16"  # llm/server.go: a quantized cache needs OLLAMA_FLASH_ATTENTION, else f16
         return k
 
     def validate(self, plan: Plan) -> list[str]:
@@ -73,9 +128,9 @@ class OllamaEngine(LlamaCppEngine):
         warnings = []
         if asked != used:
             why = (
-                "Ollama supports only f16, q8_0 and q4_0"
-                if asked not in OLLAMA_KV_TYPES
-                else "a quantized cache needs OLLAMA_FLASH_ATTENTION"
+                "Ollama before 0.30 supports only f16, q8_0 and q4_0"
+                if asked not in LEGACY_KV_TYPES
+                else "a quantized cache needs OLLAMA_FLASH_ATTENTION=1"
             )
             warnings.append(f"OLLAMA_KV_CACHE_TYPE={asked} falls back to f16: {why} (ollama llm/server.go)")
         if self.layout(plan).n_recurrent and w.batch > 1:
@@ -105,13 +160,16 @@ class OllamaEngine(LlamaCppEngine):
 
     def _cache_rules(self, plan: Plan) -> list[Rule]:
         w = plan.workload
+        runner = (
+            "CGO llama runner, llama.h defaults (swa_full on)" if legacy_runner(plan.engine.version) else "llama-server"
+        )
         return [
             Rule(
                 id="ollama.context",
                 title=f"num_ctx {w.context:,} × num_parallel {w.batch} → llama.cpp -c {w.context * w.batch:,} "
                 f"-np {w.batch}",
-                detail=f"OLLAMA_KV_CACHE_TYPE={self.cache_type(plan)} for K and V",
-                source="ollama llm/llama_server.go (-c NumCtx*numParallel -np numParallel)",
+                detail=f"OLLAMA_KV_CACHE_TYPE={self.cache_type(plan)} for K and V; {runner}",
+                source="ollama llm/llama_server.go (-c NumCtx*numParallel); llm/server.go KvSize (< 0.30)",
             ),
             *super()._cache_rules(plan),
         ]
