@@ -1,0 +1,228 @@
+"""MemoryChart: stacked bars per GPU device (weights, KV cache, compute/overhead, free) against the budget.
+
+What does not fit is drawn beyond the budget line as a hatched "spill to system RAM" segment.
+Plot items are created once and updated with ``setOpts`` / ``setData`` on every change.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from kvdesk.core.breakdown import Breakdown
+from kvdesk.core.units import GIB
+from kvdesk.gui.plan_model import PlanModel
+from kvdesk.gui.theme import ChartColors, theme_manager
+
+SEGMENTS: tuple[tuple[str, str], ...] = (
+    ("weights", "Weights"),
+    ("kv", "KV cache"),
+    ("overhead", "Compute / overhead"),
+    ("free", "Free"),
+)
+BAR_WIDTH = 0.6
+MAX_LABELLED_DEVICES = 8
+
+
+def segment_bytes(bd: Breakdown) -> dict[str, np.ndarray]:
+    """Bytes of each segment per device, stacked in SEGMENTS order; 'spill' is what exceeds the budget."""
+    dev = bd.per_device
+    weights = np.array([d.weights_bytes for d in dev], dtype=np.float64)
+    kv = np.array([d.kv_cache_bytes + d.recurrent_state_bytes for d in dev], dtype=np.float64)
+    overhead = np.array([d.overhead_bytes for d in dev], dtype=np.float64)
+    budget = np.array([d.budget_bytes for d in dev], dtype=np.float64)
+    total = weights + kv + overhead
+    return {
+        "weights": weights,
+        "kv": kv,
+        "overhead": overhead,
+        "free": np.maximum(budget - total, 0.0),
+        "spill": np.maximum(total - budget, 0.0),
+        "budget": budget,
+        "total": total,
+    }
+
+
+def _spread(labels: list[tuple[float, float, str]], gap: float) -> list[tuple[float, float, str]]:
+    """Push labels of one bar apart vertically so that none overlaps the one below it."""
+    out: list[tuple[float, float, str]] = []
+    floor = -np.inf
+    for x, y, text in sorted(labels, key=lambda t: t[1]):
+        y = max(y, floor + gap)
+        out.append((x, y, text))
+        floor = y
+    return out
+
+
+class _PaintCounter(QObject):
+    """Counts paint events of the plot's viewport (benchmarks wait for the repaint)."""
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.count = 0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+class MemoryChart(QWidget):
+    def __init__(self, model: PlanModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("MemoryChart")
+        self.model = model
+        self.plot = pg.PlotWidget()
+        self.plot.setToolTip(
+            "Memory per GPU: weights, KV cache and compute/overhead stacked against the usable budget "
+            "(line). Anything above the line spills to system RAM."
+        )
+        item = self.plot.getPlotItem()
+        item.setMenuEnabled(False)
+        item.hideButtons()
+        item.setMouseEnabled(x=False, y=False)
+        item.setLabel("left", "memory", units="GiB")
+        item.getAxis("left").enableAutoSIPrefix(False)
+        item.showGrid(x=False, y=True, alpha=0.25)
+        for name in ("left", "bottom"):
+            item.getAxis(name).setZValue(-1000)  # grid lines behind the bars
+        self.legend = item.addLegend(offset=(10, 5), labelTextSize="9pt", colCount=3)
+        self.bars: dict[str, pg.BarGraphItem] = {}
+        for key, label in (*SEGMENTS, ("spill", "Spill to system RAM")):
+            bar = pg.BarGraphItem(x=[0], height=[0], y0=[0], width=BAR_WIDTH, name=label)
+            item.addItem(bar)
+            self.bars[key] = bar
+        self.budget_line = pg.PlotDataItem(connect="pairs", name="Budget")
+        item.addItem(self.budget_line)
+        self.budget_label = pg.TextItem(anchor=(0, 1))
+        item.addItem(self.budget_label)
+        self.labels: list[pg.TextItem] = []
+        self.total_labels: list[pg.TextItem] = []
+        self.paints = _PaintCounter(self)
+        self.plot.viewport().installEventFilter(self.paints)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+        self._colors: ChartColors | None = None
+        self._n_devices = -1
+        self.apply_theme()
+        model.changed.connect(self.refresh)
+        theme_manager().changed.connect(self.apply_theme)
+        self.refresh()
+
+    # -- public for tests -----------------------------------------------------------------------
+    def segment_heights_gib(self) -> dict[str, list[float]]:
+        """The drawn height of each segment per device, in GiB (read back from the bar items)."""
+        return {k: [float(h) for h in np.atleast_1d(bar.opts["height"])] for k, bar in self.bars.items()}
+
+    def budget_gib(self) -> list[float]:
+        _, y = self.budget_line.getData()
+        return [] if y is None else [float(v) for v in y[::2]]
+
+    # -- updates --------------------------------------------------------------------------------
+    def apply_theme(self) -> None:
+        colors = theme_manager().colors
+        self._colors = colors
+        self.plot.setBackground(colors.background)
+        item = self.plot.getPlotItem()
+        for name in ("left", "bottom"):
+            axis = item.getAxis(name)
+            axis.setPen(pg.mkPen(colors.grid))
+            axis.setTextPen(pg.mkPen(colors.foreground))
+        edge = pg.mkPen(colors.background, width=1)
+        for key, bar in self.bars.items():
+            if key == "spill":
+                brush = QBrush(QColor(colors.spill), Qt.BrushStyle.BDiagPattern)
+                bar.setOpts(brush=brush, pen=pg.mkPen(colors.spill, width=2))
+            elif key == "free":
+                bar.setOpts(brush=colors.free, pen=pg.mkPen(colors.grid, width=1))
+            else:
+                bar.setOpts(brush=getattr(colors, key if key != "kv" else "k_cache"), pen=edge)
+        self.budget_line.setPen(pg.mkPen(colors.budget, width=2, style=Qt.PenStyle.DashLine))
+        self.budget_label.setColor(colors.foreground)
+        for label in self.labels + self.total_labels:
+            label.setColor(colors.foreground)
+        self.legend.setLabelTextColor(colors.foreground)
+        for _sample, label in self.legend.items:
+            label.setText(label.text)  # LabelItem re-renders its colour only on setText
+        self.legend.setBrush(pg.mkBrush(QColor(colors.background)))
+        self.legend.setPen(pg.mkPen(colors.grid))
+        self.refresh()
+
+    def refresh(self) -> None:
+        seg = segment_bytes(self.model.breakdown)
+        n = len(seg["budget"])
+        x = np.arange(n, dtype=np.float64)
+        g = {k: v / GIB for k, v in seg.items()}
+        bottom = np.zeros(n)
+        for key, _ in SEGMENTS:
+            self.bars[key].setOpts(x=x, y0=bottom.copy(), height=g[key], width=BAR_WIDTH)
+            bottom = bottom + g[key]
+        self.bars["spill"].setOpts(x=x, y0=g["budget"], height=g["spill"], width=BAR_WIDTH)
+        half = BAR_WIDTH / 2 + 0.12
+        self.budget_line.setData(np.repeat(x, 2) + np.tile([-half, half], n), np.repeat(g["budget"], 2))
+        top = float(max(np.max(g["total"]), np.max(g["budget"]), 1e-3))
+        x_hi = n - 1 + (1.1 if n == 1 else 0.6)
+        self.plot.getPlotItem().setRange(xRange=(-0.7 if n == 1 else -0.6, x_hi), yRange=(0, top * 1.25), padding=0)
+        if n != self._n_devices:
+            self._n_devices = n
+            names = [(i, d.name) for i, d in enumerate(self.model.breakdown.per_device)]
+            step = max(1, n // 16)
+            self.plot.getPlotItem().getAxis("bottom").setTicks([names[::step]])
+        self.budget_label.setText(f"budget {g['budget'][0]:.1f} GiB" if n else "")
+        self.budget_label.setPos(-half, float(g["budget"][0]) if n else 0)
+        self._label(g, top)
+
+    def _label(self, g: dict[str, np.ndarray], top: float) -> None:
+        """Value labels: beside the bar with names for one or two devices, inside tall segments otherwise."""
+        n_all = len(g["budget"])
+        n = min(n_all, MAX_LABELLED_DEVICES)
+        beside = n_all == 1
+        texts: list[tuple[float, float, str]] = []
+        totals: list[tuple[float, float, str]] = []
+        names = dict(SEGMENTS)
+        for i in range(n):
+            y = 0.0
+            column: list[tuple[float, float, str]] = []
+            for key, _ in SEGMENTS[:3]:
+                h = float(g[key][i])
+                if beside and h > 0:
+                    column.append((i + BAR_WIDTH / 2 + 0.03, y + h / 2, f"{names[key]} {h:.2f} GiB"))
+                elif h > 0.06 * top:
+                    column.append((i, y + h / 2, f"{h:.2f}"))
+                y += h
+            texts += _spread(column, 0.04 * top)
+            spill = float(g["spill"][i])
+            head = f"used {g['total'][i]:.2f} GiB" + (f" — spill {spill:.2f}" if spill > 0 else "")
+            totals.append((i, max(y, float(g["budget"][i])), head))
+        self._place(self.labels, texts, anchor=(0.0 if beside else 0.5, 0.5), bold=False)
+        self._place(self.total_labels, totals, anchor=(0.5, 1.0), bold=True)
+
+    def _place(self, pool: list[pg.TextItem], items: list[tuple[float, float, str]], anchor: tuple[float, float],
+               bold: bool) -> None:
+        colors = self._colors or theme_manager().colors
+        while len(pool) < len(items):
+            label = pg.TextItem(anchor=anchor, color=colors.foreground)
+            if bold:
+                font = QFont()
+                font.setBold(True)
+                label.setFont(font)
+            self.plot.getPlotItem().addItem(label)
+            pool.append(label)
+        for label, (x, y, text) in zip(pool, items, strict=False):
+            if label.anchor != pg.Point(anchor):
+                label.setAnchor(anchor)
+            label.setText(text)
+            label.setPos(x, y)
+            label.setVisible(True)
+        for label in pool[len(items):]:
+            label.setVisible(False)
+
+
+if __name__ == "__main__":
+    from kvdesk.gui.preview import preview
+
+    preview(MemoryChart)
