@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from kvdesk.core.errors import KvdeskError
 from tests.hardening.fuzzlib import (
+    JSON_BOMBS,
     NASTY_FLOATS,
     NASTY_INTS,
     Target,
@@ -74,11 +75,12 @@ def _kvplan_strategy() -> st.SearchStrategy[str]:
         mutated_doc(docs).map(lambda d: json.dumps(d)),
         mutated_text(texts),
         json_values.map(json.dumps),
+        st.sampled_from(JSON_BOMBS),
     )
 
 
 def check_kvplan(text: str) -> str:
-    from kvdesk.core.planfile import dumps_plan, loads_plan
+    from kvdesk.core.planfile import load_plan, loads_plan, save_plan
 
     try:
         loaded = loads_plan(text)
@@ -86,7 +88,9 @@ def check_kvplan(text: str) -> str:
         return "rejected"
     if loaded.breakdown is not None:
         _strict_json(loaded.breakdown.to_json())
-    again = loads_plan(dumps_plan(loaded.plan), recompute_now=False)  # what opens must save and reopen
+    path = _TMP / "fuzz.kvplan"
+    save_plan(path, loaded.plan)  # what opens must save and reopen
+    again = load_plan(path, recompute_now=False)
     assert again.plan == loaded.plan
     return "accepted"
 
@@ -212,6 +216,7 @@ def _hf_config_strategy() -> st.SearchStrategy[bytes]:
         mutated_doc(seeds).map(lambda d: json.dumps(d).encode()),
         mutated_bytes(texts),
         json_values.map(lambda v: json.dumps(v).encode()),
+        st.sampled_from(JSON_BOMBS).map(str.encode),
     )
 
 
@@ -242,6 +247,11 @@ def _safetensors_file(header: Any, pad: int = 96) -> bytes:
     return struct.pack("<Q", len(raw)) + raw + b"\0" * pad
 
 
+def _raw_safetensors(header_text: str) -> bytes:
+    raw = header_text.encode()
+    return struct.pack("<Q", len(raw)) + raw + b"\0" * 16
+
+
 def _safetensors_strategy() -> st.SearchStrategy[bytes]:
     files = [_safetensors_file(h) for h in _ST_SEEDS]
     return st.one_of(
@@ -251,6 +261,7 @@ def _safetensors_strategy() -> st.SearchStrategy[bytes]:
             lambda t: struct.pack("<Q", t[0]) + t[1]
         ),
         json_values.map(_safetensors_file),
+        st.sampled_from(JSON_BOMBS).map(_raw_safetensors),
     )
 
 
@@ -381,6 +392,7 @@ def _probe_strategy() -> st.SearchStrategy[tuple[str, str]]:
         *(st.tuples(st.just(kind), st.one_of(mutated_lines(texts), mutated_text(texts)))
           for kind, texts in seeds.items()),
         *(st.tuples(st.just(kind), mutated_doc(docs).map(json.dumps)) for kind, docs in json_seeds.items() if docs),
+        st.tuples(st.sampled_from(["rocm", "amd"]), st.sampled_from(JSON_BOMBS)),
     )
 
 

@@ -24,6 +24,20 @@ NASTY_FLOATS = [0.0, -0.0, 0.5, 1.5, 1e-300, 5e-324, 1e308, -1e308, float("nan")
 NASTY_STRINGS = ["", " ", "auto", "nan", "inf", "-1", "1e999", "0x10", "None", "__import__('os').system('x')",
                  "__class__", "os.system", "\x00", "\ud800", "\u202e", "a" * 300, "../../etc/passwd", "ñ", "💥"]
 
+# JSON texts built to hurt a parser: recursion, huge numbers, non-standard constants, duplicate keys
+JSON_BOMBS = [
+    "[" * 50_000 + "]" * 50_000,
+    '{"a":' * 20_000 + "1" + "}" * 20_000,
+    "9" * 5000,
+    '{"num_hidden_layers": ' + "9" * 5000 + ', "hidden_size": 4096}',
+    '{"num_hidden_layers": 1e999999, "hidden_size": -1e400}',
+    '{"num_hidden_layers": NaN, "hidden_size": Infinity, "vocab_size": -Infinity}',
+    '{"num_hidden_layers": 32, "num_hidden_layers": 64}',
+    '{"x": "' + "\\ud800" + '"}',
+    "",
+    "\ufeff{}",
+]
+
 numbers = st.one_of(
     st.sampled_from(NASTY_INTS), st.integers(), st.sampled_from(NASTY_FLOATS), st.floats(), st.booleans()
 )

@@ -80,7 +80,7 @@ def read_header(path: Path) -> dict[str, Any]:
         raise InputError(f"{path.name}: cannot read ({exc.strerror or exc})") from None
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad UTF-8/JSON, a 5000-digit number, a nesting bomb
         raise InputError(f"{path.name}: not a safetensors file (header is not JSON)") from None
     if not isinstance(header, dict):
         raise InputError(f"{path.name}: not a safetensors file (header is not a JSON object)")
@@ -130,7 +130,7 @@ def _from_index(index: Path) -> list[Path]:
         raise InputError(f"{index.name}: too large for an index file")
     try:
         doc = json.loads(index.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8/JSON, a 5000-digit number, a nesting bomb
         raise InputError(f"{index.name}: not valid JSON ({exc})") from None
     weight_map: Any = doc.get("weight_map") if isinstance(doc, dict) else None
     if not isinstance(weight_map, dict) or not weight_map:

@@ -128,7 +128,7 @@ def _load_json(text: str, tool: str) -> Any:
     text = text[min(starts) :] if starts else text
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, or a number over Python's 4300 digits
         raise ProbeParseError(f"{tool}: output is not JSON ({exc.__class__.__name__})") from None
 
 
