@@ -20,7 +20,8 @@ from kvdesk.core.gpu import custom_gpu
 from kvdesk.core.model import LayerGroup, ModelSpec
 from kvdesk.core.plan import EngineSettings, Plan, Workload
 
-DATA = json.loads((Path(__file__).parents[1] / "data" / "llamacpp" / "kv_logs.json").read_text(encoding="utf-8"))
+HERE = Path(__file__).parents[1] / "data" / "llamacpp"
+DATA = json.loads((HERE / "kv_logs.json").read_text(encoding="utf-8"))
 CASES: list[dict[str, Any]] = DATA["cases"]
 
 
@@ -90,3 +91,21 @@ def test_cells_and_bytes_match_the_log(case: dict[str, Any]) -> None:
         assert bd.recurrent_state_bytes == 0
     if "per_device_kv_mib" in case["expect"]:
         assert [mib(d.kv_cache_bytes) for d in bd.per_device] == case["expect"]["per_device_kv_mib"]
+
+
+COMPUTE = json.loads((HERE / "compute_buffers.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", COMPUTE["cases"], ids=[c["id"] for c in COMPUTE["cases"]])
+def test_compute_buffer_estimate_within_15_percent(case: dict[str, Any]) -> None:
+    run = case["run"]
+    kv = run.get("kv_dtype", "f16")
+    fake = {
+        "model": case["model"],
+        "engine_version": case["engine_version"],
+        "run": {**run, "kv_dtype_k": kv, "kv_dtype_v": kv},
+    }
+    bd = calculate(plan_of(fake))
+    est = bd.per_device[-1].compute_bytes  # the device holding the output layer
+    observed = case["observed_mib"] * 1024 * 1024
+    assert abs(est - observed) / observed < 0.15, f"estimate {est / 2**20:.2f} MiB vs {case['observed_mib']} MiB"

@@ -29,9 +29,9 @@ def fixed_rules(counts: npt.NDArray[np.int64], compute: list[int], margin: int) 
             id="llamacpp.compute",
             title=f"Compute buffer ≈ {max(compute) / MIB:.0f} MiB per device (estimate)",
             detail="max(logits n_vocab×n_ubatch×4 on the output device, KQ n_head×n_kv×n_ubatch×4 without FA) "
-            "+ 2×n_embd×n_ubatch×4; exact on gemma-2-2b (509 MiB) and Qwen3-235B ub 4096 (2502 MiB), "
-            "7.5 % low on Llama-70B without FA (544 vs 588 MiB)",
-            source="tests/data/validation/engine_memory.json",
+            "+ 2×n_embd×n_ubatch×4. On 8 real logs: exact for gemma-2-2b, Qwen3-235B (ub 4096), DeepSeek-V2-Lite; "
+            "-12 % to +2 % for the others; 2026 llama-server builds that reserve fewer outputs use less",
+            source="tests/data/llamacpp/compute_buffers.json; tests/data/validation/engine_memory.json",
         ),
     ]
     if margin:
