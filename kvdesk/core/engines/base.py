@@ -105,9 +105,10 @@ class EngineProfile:
         if plan.calibration and plan.calibration.overhead_delta_bytes:
             delta = plan.calibration.overhead_delta_bytes // len(fixed.overhead)
             fixed.overhead = [max(0, o + delta) for o in fixed.overhead]
-        # one vectorised call for the plan's cell and the per-token step (ctx, ctx+1 at batch 1)
-        both = self.cache(plan, np.array([w.context, w.context, w.context + 1]), np.array([w.batch, 1, 1]))
-        k, v, st = (_three(a) for a in (both.k, both.v, both.state))
+        # the plan's cell and the per-token step (ctx, ctx+1 at batch 1) share one vectorised call,
+        # with the first round of the max_context/max_batch searches when the engine keeps the defaults
+        head = (np.array([w.context, w.context, w.context + 1]), np.array([w.batch, 1, 1]))
+        (k, v, st), (max_ctx, max_batch) = self._cells_and_limits(plan, fixed, head)
         cache = CacheArrays(k=k[:1], v=v[:1], state=st[:1])
         devices = self._split(plan, fixed, cache)
         kv_per_token = int(max(0.0, float(k[2] + v[2] - k[1] - v[1])))
@@ -117,7 +118,6 @@ class EngineProfile:
             live = float(k[0] + v[0] + st[0])  # the default live_cache_bytes: same cell, no second call
         decode_ms, slowdown = self._decode_time(plan, devices, live)
         rules = [*fixed.rules, *self.cache_rules(plan)]
-        max_ctx, max_batch = self._limits(plan, fixed)
         return Breakdown(
             engine=self.name,
             per_device=devices,
@@ -132,6 +132,34 @@ class EngineProfile:
             extra=self.extra(plan, fixed, cache),
             warnings=warnings,
         )
+
+    def _cells_and_limits(
+        self, plan: Plan, fixed: FixedCosts, head: tuple[IntArray, IntArray]
+    ) -> tuple[tuple[FloatArray, FloatArray, FloatArray], tuple[int, int]]:
+        """K, V, state bytes of the ``head`` cells, and (max_context, max_batch)."""
+        cls, w = type(self), plan.workload
+        default = all(
+            getattr(cls, m) is getattr(EngineProfile, m) for m in ("fits_mask", "need", "max_context", "max_batch")
+        )
+        if not default:
+            arr = self.cache(plan, *head)
+            return tuple(_first(a, 3) for a in (arr.k, arr.v, arr.state)), self._limits(plan, fixed)  # type: ignore[return-value]
+        base = sum(fixed.weights) + sum(fixed.compute) + sum(fixed.overhead)
+        budget = sum(fixed.budget)
+        stash: list[CacheArrays] = []
+
+        def pred(c: IntArray, b: IntArray) -> npt.NDArray[np.bool_]:
+            if stash:
+                return self.fits_mask(plan, c, b, fixed)
+            arr = self.cache(plan, np.concatenate([head[0], c]), np.concatenate([head[1], b]))
+            stash.append(arr)
+            total = np.broadcast_to(np.asarray(arr.total, dtype=np.float64), (3 + c.size,))
+            return np.asarray(total[3:] + base <= budget)
+
+        limit = max(plan.model.native_context or MAX_CONTEXT, 1)
+        limits = largest_true_pair(pred, (1, limit, w.batch), (1, MAX_BATCH, w.context))
+        arr = stash[0]
+        return (_first(arr.k, 3), _first(arr.v, 3), _first(arr.state, 3)), limits
 
     def _limits(self, plan: Plan, fixed: FixedCosts) -> tuple[int, int]:
         """(max_context, max_batch); both searches share numpy calls unless an engine overrides them."""
@@ -192,9 +220,10 @@ class EngineProfile:
         return seconds * 1000.0, (seconds / ideal) if ideal > 0 else 1.0
 
 
-def _three(a: npt.ArrayLike) -> FloatArray:
-    arr = np.asarray(a, dtype=np.float64)
-    return arr if arr.shape == (3,) else np.broadcast_to(arr, (3,))
+def _first(a: npt.ArrayLike, n: int) -> FloatArray:
+    """The first ``n`` values of a cache array (scalars and broadcast arrays included)."""
+    arr = np.asarray(a, dtype=np.float64).reshape(-1)
+    return arr[:n] if arr.size >= n else np.broadcast_to(arr, (n,))
 
 
 def _fix_rounding(devices: list[DeviceBreakdown], k: int, v: int, s: int) -> None:
@@ -265,7 +294,7 @@ def largest_true_pair(
         ctx = np.concatenate([c0, np.full(c1.size, second[2], dtype=np.int64)])
         bat = np.concatenate([np.full(c0.size, first[2], dtype=np.int64), c1])
         ok = np.asarray(pred(ctx, bat)).reshape(-1)
-        for i, part in enumerate((ok[: c0.size], ok[c0.size:])):
+        for i, part in enumerate((ok[: c0.size], ok[c0.size :])):
             if cands[i] is None:
                 continue
             try:
