@@ -74,7 +74,13 @@ def llama_build_for(version: str | None) -> str | None:
         return None
     release = ollama_release(version)
     if release is None:
-        parse_build(version)  # a llama.cpp build, or a clear InputError
+        try:
+            parse_build(version)  # a llama.cpp build ('b7108') is accepted too
+        except InputError:
+            raise InputError(
+                f"engine version '{version}' is not an Ollama release (e.g. 0.12.3) or a llama.cpp build (b7108)",
+                field="engine_version",
+            ) from None
         return version
     builds = [b for v, b in OLLAMA_LLAMA_BUILDS if v <= release]
     if not builds or release >= (0, 32, 15):
