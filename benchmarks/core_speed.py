@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import os
 import statistics
 import sys
 import time
@@ -55,15 +56,18 @@ def plan_for(engine: str, tp: int = 1) -> Plan:
     )
 
 
-def median_us(fn: Callable[[], object], repeats: int = REPEATS) -> float:
-    f = fn
-    f()  # warm caches
+def timings_us(fn: Callable[[], object], repeats: int = REPEATS) -> list[float]:
+    fn()  # warm caches
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e6
+        fn()
+        times.append((time.perf_counter() - t0) * 1e6)
+    return times
+
+
+def median_us(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    return statistics.median(timings_us(fn, repeats))
 
 
 def baseline_loop(plan: Plan, contexts: list[int], batches: list[int]) -> list[list[float]]:
@@ -85,9 +89,10 @@ def main() -> dict[str, object]:
     engines = ["generic", "vllm"]
     if importlib.util.find_spec("kvdesk.core.engines.llamacpp") is not None:
         engines.append("llama.cpp")
-    calc = {}
+    calc, calc_min = {}, {}
     for name in engines:
-        calc[name] = round(median_us(functools.partial(calculate, plan_for(name))), 1)
+        times = timings_us(functools.partial(calculate, plan_for(name)))
+        calc[name], calc_min[name] = round(statistics.median(times), 1), round(min(times), 1)
     tp8 = plan_for("vllm", tp=8)
     vllm_tp8_us = round(median_us(lambda: calculate(tp8)), 1)
     plan = plan_for("generic")
@@ -103,6 +108,7 @@ def main() -> dict[str, object]:
     result: dict[str, object] = {
         "calculate_us_median": max(calc.values()),
         "calculate_us_median_by_engine": calc,
+        "calculate_us_min_by_engine": calc_min,
         "calculate_us_median_vllm_tp8": vllm_tp8_us,
         "sweep_128x128_ms": round(sweep_ms, 3),
         "sweep_128x128_ms_vllm": round(vllm_sweep_ms, 3),
@@ -110,6 +116,8 @@ def main() -> dict[str, object]:
         "speedup": round(baseline_ms / sweep_ms, 1),
         "model_layers": 128,
         "targets": {"calculate_us_median": 100, "sweep_128x128_ms": 10},
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
     }
     return result
 
