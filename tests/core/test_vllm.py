@@ -244,3 +244,27 @@ def test_mamba_hybrid_grows_the_attention_block_and_warns() -> None:
     assert bd.extra["block_size"] == 496
     assert bd.extra["kv_page_size_bytes"] == 496 * 4096
     assert any("Mamba" in w for w in bd.warnings)
+
+
+LEGACY = [
+    json.loads(p.read_text()) for p in sorted((Path(__file__).parents[1] / "data" / "vllm" / "legacy").glob("*.json"))
+]
+
+
+@pytest.mark.parametrize("case", LEGACY, ids=[c["id"] for c in LEGACY])
+def test_legacy_v0_logs(case: dict[str, Any]) -> None:
+    """V0 (vLLM 0.6): same blocks, concurrency = blocks × 16 / max_model_len; it refused < 1 request."""
+    obs, run = case["observed"], case["run"]
+    plan = Plan(
+        model=ModelSpec.model_validate(case["model_spec"]),
+        gpu=GpuSpec(name="RTX 3090", memory_bytes=24 * GIB),
+        workload=Workload(context=run["max_model_len"]),
+        engine=EngineSettings(name="vllm", version=case["engine_version"]),
+    )
+    lo, hi = int((obs["kv_cache_gib"] - 0.005) * GIB), int((obs["kv_cache_gib"] + 0.005) * GIB)
+    assert _extra(plan, lo)["num_gpu_blocks"] <= obs["num_gpu_blocks"] <= _extra(plan, hi)["num_gpu_blocks"]
+    bd = calculate(plan.with_engine(kv_cache_memory=_budget_for_blocks(plan, lo, hi, obs["num_gpu_blocks"])))
+    assert bd.extra["max_concurrency"] == obs["max_concurrency"]
+    assert bd.fits == (obs["max_concurrency"] >= 1)
+    if obs["kv_tokens_from_error"]:
+        assert bd.extra["kv_cache_tokens"] == obs["kv_tokens_from_error"]
