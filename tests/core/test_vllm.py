@@ -268,3 +268,15 @@ def test_legacy_v0_logs(case: dict[str, Any]) -> None:
     assert bd.fits == (obs["max_concurrency"] >= 1)
     if obs["kv_tokens_from_error"]:
         assert bd.extra["kv_cache_tokens"] == obs["kv_tokens_from_error"]
+
+
+@pytest.mark.parametrize(
+    ("name", "gib", "tokens", "seqs"),
+    [("NVIDIA H100 80GB", 80, 8192, 1024), ("NVIDIA A100-SXM4-80GB", 80, 2048, 256), ("RTX 4090", 24, 2048, 256)],
+)
+def test_batch_defaults_follow_the_gpu(name: str, gib: int, tokens: int, seqs: int) -> None:
+    # vllm/engine/arg_utils.py get_batch_defaults: ≥ 70 GiB and not A100 → 8192 / 1024, else 2048 / 256
+    plan = _simple().model_copy(update={"gpu": GpuSpec(name=name, memory_bytes=gib * GIB), "gpu_count": 1})
+    vocab = plan.model.vocab_size
+    act = calculate(plan).extra["activation_peak_bytes"]
+    assert act == int(14.4 * seqs * vocab + 6.2 * tokens * plan.model.hidden_size)

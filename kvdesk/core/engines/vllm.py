@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts, _fix_rounding, largest_true
-from kvdesk.core.engines.vllm_budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, Budget, budget, parse_version
+from kvdesk.core.engines.vllm_budget import Budget, batch_defaults, budget, parse_version
 from kvdesk.core.engines.vllm_layout import KvLayout, build_layout, pp_partition
 from kvdesk.core.errors import InputError
 from kvdesk.core.plan import MAX_BATCH, MAX_CONTEXT, Plan
@@ -110,8 +110,8 @@ class VllmEngine(EngineProfile):
         if tk.block_values != 1:
             raise InputError(f"vLLM has no '{tk.name}' KV cache (use auto, f16, bf16, f32, fp8, fp8_e5m2)", "kv_dtype")
         layout = build_layout(tuple(plan.model.layers), e.tp, e.pp, e.block_size, tk, plan.workload.kv_heads_override)
-        mnbt = e.max_num_batched_tokens or DEFAULT_MAX_NUM_BATCHED_TOKENS
-        bud = budget(plan, [len(r) for r in pp_partition(plan.model.n_layers, e.pp)], mnbt)
+        mnbt, max_num_seqs = batch_defaults(plan)
+        bud = budget(plan, [len(r) for r in pp_partition(plan.model.n_layers, e.pp)], mnbt, max_num_seqs)
         stage_avail = [min(bud.available[s * e.tp : (s + 1) * e.tp]) for s in range(e.pp)]
         blocks = layout.num_blocks(stage_avail)
         legacy = parse_version(e.version) < LEGACY_CONCURRENCY_BEFORE

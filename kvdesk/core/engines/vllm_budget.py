@@ -37,10 +37,13 @@ from kvdesk.core.plan import Plan
 
 GIB = 1 << 30
 DEFAULT_VERSION = (0, 19, 0)
-# vllm/engine/arg_utils.py: OPENAI_API_SERVER defaults on H100-class GPUs (log: "Defaulting
-# max_num_batched_tokens to 8192", "Defaulting max_num_seqs to 1024 for OPENAI_API_SERVER").
-DEFAULT_MAX_NUM_BATCHED_TOKENS = 8192
-DEFAULT_MAX_NUM_SEQS = 1024
+# vllm/engine/arg_utils.py EngineArgs.get_batch_defaults, OPENAI_API_SERVER (`vllm serve`): GPUs with
+# ≥ 70 GiB that are not A100 get max_num_batched_tokens 8192 and max_num_seqs 1024 (0.19 H100 log:
+# "Defaulting max_num_batched_tokens to 8192", "Defaulting max_num_seqs to 1024"); others 2048 / 256.
+# max_num_seqs is then capped at max_num_batched_tokens.
+BIG_GPU_BYTES = 70 * GIB
+BIG_GPU_DEFAULTS = (8192, 1024)
+SMALL_GPU_DEFAULTS = (2048, 256)
 
 SAMPLER_BYTES_PER_SEQ_VOCAB = 14.4
 FORWARD_BYTES_PER_TOKEN_HIDDEN = 6.2
@@ -87,9 +90,17 @@ class Budget:
     graphs_in_budget: bool
 
 
-def activation_peak(plan: Plan, mnbt: int) -> int:
+def batch_defaults(plan: Plan) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) as `vllm serve` picks them for this GPU."""
+    big = plan.gpu.memory_bytes >= BIG_GPU_BYTES and "a100" not in plan.gpu.name.lower()
+    tokens, seqs = BIG_GPU_DEFAULTS if big else SMALL_GPU_DEFAULTS
+    tokens = plan.engine.max_num_batched_tokens or tokens
+    return tokens, min(seqs, tokens)
+
+
+def activation_peak(plan: Plan, mnbt: int, max_num_seqs: int) -> int:
     m = plan.model
-    peak = SAMPLER_BYTES_PER_SEQ_VOCAB * DEFAULT_MAX_NUM_SEQS * m.vocab_size
+    peak = SAMPLER_BYTES_PER_SEQ_VOCAB * max_num_seqs * m.vocab_size
     peak += FORWARD_BYTES_PER_TOKEN_HIDDEN * mnbt * m.hidden_size
     if m.is_moe:
         peak += MOE_EXTRA_BYTES
@@ -104,7 +115,7 @@ def non_torch(tp: int, pp: int) -> int:
     return NON_TORCH_PP if pp > 1 else NON_TORCH_TP1
 
 
-def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int) -> Budget:
+def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int, max_num_seqs: int) -> Budget:
     e = plan.engine
     ranks = e.tp * e.pp
     total = plan.gpu.usable_bytes
@@ -112,7 +123,7 @@ def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int) -> Budget:
     weights_all = plan.model.weights_bytes(plan.workload.weights_format)
     per_stage = [weights_all * n // max(1, sum(rank_layer_counts)) for n in rank_layer_counts]
     weights = [per_stage[i // e.tp] // e.tp for i in range(ranks)]
-    act = activation_peak(plan, mnbt)
+    act = activation_peak(plan, mnbt, max_num_seqs)
     nt = non_torch(e.tp, e.pp)
     graphs = [
         0 if e.enforce_eager else CUDA_GRAPH_BASE + CUDA_GRAPH_PER_LAYER * rank_layer_counts[i // e.tp]
