@@ -101,7 +101,7 @@ class CompareTab(QWidget):
         item.setLabel("left", "memory (GiB)")
         self.bars = {k: pg.BarGraphItem(x=[0], height=[0], y0=[0], width=BAR_WIDTH, name=label)
                      for k, label in (("weights", "Weights"), ("kv", "KV cache"), ("overhead", "Overhead"))}
-        item.addLegend(offset=(-10, 10), labelTextSize="9pt")
+        self.legend = item.addLegend(offset=(10, 5), labelTextSize="9pt", colCount=4)
         for bar in self.bars.values():
             item.addItem(bar)
         self.budget = pg.PlotDataItem(connect="pairs", name="Budget")
@@ -193,9 +193,15 @@ class CompareTab(QWidget):
         item = self.plot.getPlotItem()
         item.getAxis("bottom").setTicks([[(j, c.title) for j, c in enumerate(cols)]])
         for name in ("left", "bottom"):
-            item.getAxis(name).setTextPen(pg.mkPen(colors.foreground))
+            axis = item.getAxis(name)
+            axis.setTextPen(pg.mkPen(colors.foreground))
+            if axis.labelText:
+                axis.setLabel(axis.labelText, color=colors.foreground)
+        self.legend.setLabelTextColor(colors.foreground)
+        for _sample, label in self.legend.items:
+            label.setText(label.text)
         top = float(max(bottom.max(initial=0), seg["budget"].max(initial=0), 1e-3))
-        item.setRange(xRange=(-0.8, n - 0.2), yRange=(0, top * 1.1), padding=0)
+        item.setRange(xRange=(-0.6, n - 0.4), yRange=(0, top * 1.2), padding=0)
 
 
 if __name__ == "__main__":

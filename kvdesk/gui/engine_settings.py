@@ -126,6 +126,7 @@ class EngineSettingsPanel(QWidget):
         self._shown = ""
         self._connect()
         model.changed.connect(self.refresh)
+        model.rejected.connect(self.refresh)
         self.refresh()
 
     def _connect(self) -> None:

@@ -132,6 +132,8 @@ class MemoryChart(QWidget):
             axis = item.getAxis(name)
             axis.setPen(pg.mkPen(colors.grid))
             axis.setTextPen(pg.mkPen(colors.foreground))
+            if axis.labelText:
+                axis.setLabel(axis.labelText, units=axis.labelUnits or None, color=colors.foreground)
         edge = pg.mkPen(colors.background, width=1)
         for key, bar in self.bars.items():
             if key == "spill":

@@ -67,6 +67,7 @@ class PlanForm(QWidget):
         self._connect()
         self.reload_catalogue()
         model.changed.connect(self.refresh)
+        model.rejected.connect(self.refresh)
         self.refresh()
 
     # -- construction ---------------------------------------------------------------------------

@@ -43,6 +43,7 @@ class PlanModel(QObject):
     dirty_changed = Signal(bool)
     path_changed = Signal(str)
     history_changed = Signal()
+    rejected = Signal(str)  # an edit was refused (the plan is unchanged): widgets show the plan again
 
     def __init__(self, plan: Plan, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -103,7 +104,7 @@ class PlanModel(QObject):
         try:
             plan = self._plan.with_workload(**changes)
         except ValueError as exc:
-            self._set_error(describe_error(exc))
+            self._reject(describe_error(exc))
             return False
         return self.set_plan(plan)
 
@@ -111,7 +112,7 @@ class PlanModel(QObject):
         try:
             plan = self._plan.with_engine(**changes)
         except ValueError as exc:
-            self._set_error(describe_error(exc))
+            self._reject(describe_error(exc))
             return False
         return self.set_plan(plan)
 
@@ -120,7 +121,7 @@ class PlanModel(QObject):
         try:
             plan = Plan.model_validate({**dict(self._plan), **changes})
         except ValueError as exc:
-            self._set_error(describe_error(exc))
+            self._reject(describe_error(exc))
             return False
         return self.set_plan(plan)
 
@@ -140,7 +141,7 @@ class PlanModel(QObject):
             try:
                 breakdown, error = _fallback_breakdown(plan), describe_error(exc)
             except _COMPUTE_ERRORS:
-                self._set_error(describe_error(exc))
+                self._reject(describe_error(exc))
                 return False
         self._plan, self._breakdown = plan, breakdown
         self._undo.clear()
@@ -161,7 +162,7 @@ class PlanModel(QObject):
         try:
             breakdown = calculate(plan)
         except _COMPUTE_ERRORS as exc:
-            self._set_error(describe_error(exc))
+            self._reject(describe_error(exc))
             return False
         self._plan, self._breakdown = plan, breakdown
         self._set_error("")
@@ -188,6 +189,10 @@ class PlanModel(QObject):
         if dirty != self._was_dirty:
             self._was_dirty = dirty
             self.dirty_changed.emit(dirty)
+
+    def _reject(self, error: str) -> None:
+        self._set_error(error)
+        self.rejected.emit(error)
 
     def _set_error(self, error: str) -> None:
         if error != self.error:

@@ -123,6 +123,9 @@ class SearchPicker(QComboBox):
             self._choose(entry_id)
 
     def _editing_finished(self) -> None:
+        popup = self.completer().popup()
+        if popup is not None and popup.isVisible():
+            return  # focus moved to the suggestions; the choice comes from the completer
         text = self.currentText().strip()
         entry_id = self._by_text.get(text)
         if entry_id and entry_id != self._current_id:

@@ -13,7 +13,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from kvdesk.core.calculator import Sweep, sweep
-from kvdesk.core.dtypes import normalize_dtype_name
+from kvdesk.core.dtypes import kv_type, normalize_dtype_name
 from kvdesk.core.errors import KvdeskError
 from kvdesk.core.plan import Plan
 from kvdesk.core.units import format_tokens
@@ -35,18 +35,24 @@ def sweep_axes(plan: Plan, max_batch: int) -> tuple[npt.NDArray[np.int64], npt.N
     top = max(plan.model.native_context or 0, 2 * w.context, 8192)
     contexts = np.unique(np.round(np.geomspace(256, top, N_CONTEXTS)).astype(np.int64))
     contexts = np.unique(np.append(contexts, w.context))
-    b_top = int(min(4096, max(16, 2 * max_batch, 2 * w.batch)))
+    b_top = int(min(4096, max(32, 4 * max_batch, 2 * w.batch)))
     batches = np.arange(1, b_top + 1, dtype=np.int64) if b_top <= 512 else \
         np.unique(np.round(np.geomspace(1, b_top, 512)).astype(np.int64))
     return contexts, batches
 
 
 def sweep_dtypes(plan: Plan) -> list[str]:
+    """The engine's usual KV types; the plan's own replaces the one of equal cost, or is added first."""
     current = plan.workload.kv_dtype_k
     names = list(ENGINE_DTYPES.get(plan.engine.name, ["f16", "q8_0"]))
-    if normalize_dtype_name(current) not in [normalize_dtype_name(n) for n in names]:
-        names.insert(0, current)
-    return names
+    if normalize_dtype_name(current) in [normalize_dtype_name(n) for n in names]:
+        return names
+    cost = kv_type(current, plan.model.dtype).bytes_per_value
+    for i, name in enumerate(names):
+        if kv_type(name, plan.model.dtype).bytes_per_value == cost:
+            names[i] = current
+            return names
+    return [current, *names]
 
 
 def _log2_ticks(contexts: npt.NDArray[np.int64]) -> list[tuple[float, str]]:
@@ -129,8 +135,10 @@ class SweepTab(QWidget):
             item = plot.getPlotItem()
             item.titleLabel.setText(item.titleLabel.text, color=colors.foreground)
             for name in ("left", "bottom"):
-                item.getAxis(name).setTextPen(pg.mkPen(colors.foreground))
-                item.getAxis(name).setPen(pg.mkPen(colors.grid))
+                axis = item.getAxis(name)
+                axis.setTextPen(pg.mkPen(colors.foreground))
+                axis.setPen(pg.mkPen(colors.grid))
+                axis.setLabel(axis.labelText, color=colors.foreground)
         self.legend.setLabelTextColor(colors.foreground)
         self.marker.setBrush(pg.mkBrush(colors.foreground))
         self.map_marker.setPen(pg.mkPen(colors.foreground, width=3))
