@@ -49,6 +49,7 @@ class LayerSpec:
     page_bytes: int  # bytes of one block of this layer (after page unification)
     window: int = 0  # sliding window / attention chunk
     k_share: float = 1.0  # share of the page holding K (the rest is V)
+    shape: tuple[int, int, int] = (0, 0, 0)  # (kv heads per rank, K head size, V head size): specs differ by it
 
     def blocks_per_request(self, ctx: npt.NDArray[np.int64], mnbt: int) -> npt.NDArray[np.int64]:
         """Pages one request of ``ctx`` tokens needs (``max_memory_usage_bytes // page``)."""
@@ -119,11 +120,12 @@ def _attention_spec(g: LayerGroup, tp: int, bs: int, t: KvType, heads_override: 
     if g.kind == "mla":
         # MLAAttentionSpec.real_page_size_bytes: block_size × 1 head × (kv_lora_rank + rope) × dtype.
         width = (g.kv_lora_rank or 0) + (g.rope_dim or 0)
-        return LayerSpec("mla", bs, bs * width * size, 0, 1.0)
+        return LayerSpec("mla", bs, bs * width * size, 0, 1.0, (1, width, 0))
     heads = max(1, (heads_override or g.n_kv_heads) // tp)
     page = bs * heads * (g.head_dim_k + g.head_dim_v) * size
     window = (g.window or 0) if g.kind in ("sliding", "chunked") else 0
-    return LayerSpec(g.kind, bs, page, window, g.head_dim_k / (g.head_dim_k + g.head_dim_v))
+    share = g.head_dim_k / (g.head_dim_k + g.head_dim_v)
+    return LayerSpec(g.kind, bs, page, window, share, (heads, g.head_dim_k, g.head_dim_v))
 
 
 def _layer_specs(
@@ -161,7 +163,8 @@ def _fit_mamba(
         if s.kind == "mamba":
             out.append((i, s))
             continue
-        out.append((i, LayerSpec(s.kind, new_bs, s.page_bytes // s.block_size * new_bs, s.window, s.k_share)))
+        page = s.page_bytes // s.block_size * new_bs
+        out.append((i, LayerSpec(s.kind, new_bs, page, s.window, s.k_share, s.shape)))
     attn_page = max(s.page_bytes for _, s in out if s.kind != "mamba")
     return [
         (i, LayerSpec("mamba", s.block_size, max(attn_page, s.page_bytes)) if s.kind == "mamba" else s) for i, s in out
@@ -195,7 +198,7 @@ def _unify_pages(specs: list[tuple[int, LayerSpec]]) -> list[tuple[int, LayerSpe
             )
         ratio = top // s.page_bytes
         bs = s.block_size * ratio if s.kind != "mamba" else s.block_size
-        out.append((i, LayerSpec(s.kind, bs, top, s.window, s.k_share)))
+        out.append((i, LayerSpec(s.kind, bs, top, s.window, s.k_share, s.shape)))
     return out
 
 
