@@ -102,7 +102,7 @@ def test_unknown_version_is_a_clear_error() -> None:
         ("b6900", True, 5000),  # llama.cpp#16812 .. #17046: no padding at all
         ("b6500", False, 5024),  # get_padding() = flash_attn ? 256 : 32 (b6646 llama-kv-cache.cpp)
         ("b6500", True, 5120),
-        ("b6500", None, 5120),  # -fa auto (default since b6330) counts as on for the cache
+        ("b6500", None, 5120),  # -fa auto (default since ~b6320) counts as on for the cache
         ("b6200", None, 5024),  # before -fa auto the default was off
         ("b2800", False, 5120),  # 2024-05: n_ctx padded to 256 until llama.cpp#7257
     ],
@@ -208,7 +208,7 @@ def test_quantized_v_without_flash_attention_is_refused() -> None:
         calculate(plan(LLAMA8, 4096, kv="q8_0", flash_attn=False))
     assert err.value.field == "kv_dtype_v"
     with pytest.raises(InputError):
-        calculate(plan(LLAMA8, 4096, kv="q4_0", version="b6000"))  # FA off by default before b6330
+        calculate(plan(LLAMA8, 4096, kv="q4_0", version="b6000"))  # FA off by default before ~b6320
     auto = calculate(plan(LLAMA8, 4096, kv="q8_0"))
     assert any("flash attention" in w for w in auto.warnings)
     quant_k_only = calculate(plan(LLAMA8, 4096, flash_attn=False).with_workload(kv_dtype_k="q8_0"))

@@ -39,9 +39,10 @@ B_SWA_UBATCH = 5560
 # ggml_set_rows became the default (llama-context.cpp "non-unified KV cache requires
 # ggml_set_rows() - forcing unified KV cache"; supports_set_rows = true by 2025-08, e54d41be).
 B_STREAMS = 6050
-# llama.cpp#15434 (2025-08-30 ≈ b6330): flash_attn_type defaults to AUTO; the cache is built with
+# llama.cpp#15434 (2025-08-30, ≤ b6327: mybigday/llama.node "sync llama.cpp to b6327 - introduce
+# flash_attn_type (auto|on|off)"): flash_attn_type defaults to AUTO; the cache is built with
 # cparams.flash_attn = (type != DISABLED) (llama-context.cpp), so auto pads and lays V out as FA.
-B_FA_AUTO = 6330
+B_FA_AUTO = 6320
 # [TAG_V_CACHE_VARIABLE] (present in b6646): without FA the V rows are padded to
 # n_embd_v_gqa_max() over all layers (llama-kv-cache.cpp constructor).
 B_V_MAX = 6600
@@ -200,10 +201,11 @@ def swa_cells(
 
 
 def flash_attn_for_cache(build: Build, flash_attn: bool | None) -> bool:
-    """Whether the cache is laid out for flash attention: ``-fa auto`` counts as on (b6330+)."""
+    """Whether the cache is laid out for flash attention: ``-fa auto`` counts as on (b6320+);
+    ik_llama.cpp turned flash attention on by default in ik_llama.cpp#863 (2025-10-25)."""
     if flash_attn is not None:
         return flash_attn
-    return (not build.ik) and build.number >= B_FA_AUTO
+    return build.ik or build.number >= B_FA_AUTO
 
 
 @dataclass(frozen=True, eq=False)  # one object per distinct setting (settings() memo): hash by identity
