@@ -6,6 +6,15 @@ in ggml-org/llama.cpp). Build numbers marked "≈" are bracketed by dated releas
 
 ``-c`` is the total context shared by ``-np`` sequences; kvdesk's ``--ctx`` is ONE sequence, so
 ``n_ctx = ctx × batch`` and ``n_seq_max = batch``.
+
+Cells of the (non-SWA) cache, per stream × streams:
+  build        unified              one cache per sequence (default with an explicit -np)
+  < b6050      PAD(n_ctx, pad)      (streams stayed off: forced unified)
+  < b6890      PAD(n_ctx, pad)      PAD(ceil(n_ctx / n_seq), pad) × n_seq     pad = FA ? 256 : 32
+  < b6970      n_ctx                floor(n_ctx / n_seq) × n_seq               (no padding)
+  current      PAD(n_ctx, 256)      PAD(PAD(n_ctx, 256) / n_seq, 256) × n_seq
+SWA cells: PAD(min(size_base, n_swa × (unified ? n_seq : 1) + n_ubatch), 256) now; earlier builds
+min(size_base, PAD(…, pad)); ``--swa-full`` = size_base. ``-fa auto`` (default) counts as on.
 """
 
 from __future__ import annotations
