@@ -56,7 +56,7 @@ EXCLUDED_PACKAGES: tuple[str, ...] = (
     "pyqtgraph.examples",
     # reached only through numpy.testing/unittest or pydoc's web server, never at run time
     "unittest", "doctest", "pdb", "bdb", "asyncio", "_asyncio", "http.server", "xmlrpc", "webbrowser",
-    "pydantic.mypy",
+    "pydantic.mypy", "readline",
 )  # fmt: skip
 
 
