@@ -293,3 +293,16 @@ def test_max_context_and_batch_are_the_largest_that_fit() -> None:
     assert not calculate(p.with_workload(context=bd.max_context + 1)).fits
     assert calculate(p.with_workload(batch=bd.max_batch)).fits
     assert not calculate(p.with_workload(batch=bd.max_batch + 1)).fits
+
+
+@pytest.mark.parametrize("arch", ["MistralForCausalLM", "llama", "Qwen2ForCausalLM", "phi3"])
+def test_architectures_without_swa_in_llama_cpp_use_the_full_cache(arch: str) -> None:
+    # Mistral-7B-v0.1 config.json has sliding_window 4096, but llama.cpp loads it as LLM_ARCH_LLAMA
+    # (no swa_type); PHI3 disables SWA (llama.cpp#13676). Sliding layers cost the full n_ctx cells.
+    layers = [LayerGroup(count=32, kind="sliding", window=4096, n_kv_heads=8, head_dim_k=128, head_dim_v=128)]
+    mistral = ModelSpec(name="mistral-7b-v0.1", architecture=arch, layers=layers, params_total=7_240_000_000)
+    bd = calculate(plan(mistral, 32768))
+    assert bd.kv_cache_bytes == 2 * 32 * 32768 * 1024 * 2
+    assert any(r.id == "llamacpp.no_swa" for r in bd.rules)
+    gemma_like = mistral.model_copy(update={"architecture": "Gemma3ForCausalLM"})
+    assert calculate(plan(gemma_like, 32768)).kv_cache_bytes < bd.kv_cache_bytes

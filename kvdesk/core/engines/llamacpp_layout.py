@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kvdesk.core.dtypes import KvType
-from kvdesk.core.engines.llamacpp_rules import B_MLA_LATENT, B_MLA_NO_V, B_V_MAX, Build
+from kvdesk.core.engines.llamacpp_rules import B_MLA_LATENT, B_MLA_NO_V, B_V_MAX, Build, ignores_sliding_window
 from kvdesk.core.model import LayerGroup, ModelSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -78,13 +78,15 @@ def build_layout(model: ModelSpec, tk: KvType, tv: KvType, build: Build, v_trans
     widths = [_widths(g, build, override) if g.has_kv else (0, 0) for g in model.layers]
     vmax = max((v for (_, v), g in zip(widths, model.layers, strict=True) if g.has_kv), default=0)
     pad_v = v_trans and not build.ik and build.number >= B_V_MAX  # [TAG_V_CACHE_VARIABLE]
+    no_swa = ignores_sliding_window(model.architecture)
     windows: list[int] = [0]
     layer_group, layer_k, layer_v, layer_state = [], [], [], []
     for g, (kw, vw) in zip(model.layers, widths, strict=True):
         if g.kind == "recurrent":
             gi, kb, vb, sb = -1, 0, 0, int(g.state_bytes or 0)
         elif g.has_kv:
-            window = int(g.window or 0) if g.kind in ("sliding", "chunked") else 0
+            windowed = g.kind == "chunked" or (g.kind == "sliding" and not no_swa)
+            window = int(g.window or 0) if windowed else 0
             if window not in windows:
                 windows.append(window)
             gi = windows.index(window)

@@ -82,6 +82,15 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
                     source="llama.cpp src/llama-kv-cache-iswa.cpp llama_kv_cache_iswa",
                 )
             )
+    if "sliding" in plan.model.kinds() and not lay.has_swa:
+        rules.append(
+            Rule(
+                id="llamacpp.no_swa",
+                title=f"llama.cpp ignores the sliding window of {plan.model.architecture}: full cache in all layers",
+                detail="load_hparams sets no swa_type for this architecture (Phi-3: llama.cpp#13676)",
+                source="llama.cpp src/llama-model.cpp load_hparams",
+            )
+        )
     if "mla" in plan.model.kinds():
         rules.append(
             Rule(

@@ -209,6 +209,20 @@ def swa_cells(
     return np.minimum(size_base, pad(want, p))
 
 
+# llama-model.cpp load_hparams sets swa_type only for the architectures that implement it (gemma2/3/3n,
+# cohere2, olmo2, exaone4, openai_moe, llama4 (chunked), smallthinker, mimo2, …). These read no
+# sliding window although their HF config.json may carry one: Mistral / Mixtral load as LLM_ARCH_LLAMA,
+# Qwen2 as LLM_ARCH_QWEN2, and PHI3 resets it ("Phi SWA is currently disabled", llama.cpp#13676).
+_NO_SWA_GGUF = {"llama", "qwen2", "qwen2moe", "phi3", "starcoder2"}
+_NO_SWA_HF = ("llamafor", "mistralfor", "mixtralfor", "qwen2for", "qwen2moefor", "phi3for", "starcoder2for")
+
+
+def ignores_sliding_window(architecture: str) -> bool:
+    """True when llama.cpp sizes this architecture's sliding layers like full ones."""
+    arch = architecture.strip().lower()
+    return arch in _NO_SWA_GGUF or arch.startswith(_NO_SWA_HF)
+
+
 def flash_attn_for_cache(build: Build, flash_attn: bool | None) -> bool:
     """Whether the cache is laid out for flash attention: ``-fa auto`` counts as on (b6320+);
     ik_llama.cpp turned flash attention on by default in ik_llama.cpp#863 (2025-10-25)."""
