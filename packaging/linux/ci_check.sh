@@ -38,6 +38,7 @@ fi
 # keep the installed app's settings and autosaves out of the CI user's home
 export XDG_CONFIG_HOME="$WORK/home/config" XDG_DATA_HOME="$WORK/home/data"
 export XDG_STATE_HOME="$WORK/home/state" XDG_CACHE_HOME="$WORK/home/cache"
+export KVDESK_CONFIG_DIR="$WORK/home/kvdesk-config" KVDESK_DATA_DIR="$WORK/home/kvdesk-data"
 export QT_QPA_PLATFORM=offscreen
 
 step "installed app: --version, calc, --smoke"
