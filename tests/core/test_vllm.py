@@ -280,3 +280,19 @@ def test_batch_defaults_follow_the_gpu(name: str, gib: int, tokens: int, seqs: i
     vocab = plan.model.vocab_size
     act = calculate(plan).extra["activation_peak_bytes"]
     assert act == int(14.4 * seqs * vocab + 6.2 * tokens * plan.model.hidden_size)
+
+
+VERSIONS = [
+    json.loads(p.read_text()) for p in sorted((Path(__file__).parents[1] / "data" / "vllm" / "versions").glob("*.json"))
+]
+
+
+@pytest.mark.parametrize("case", VERSIONS, ids=[c["id"] for c in VERSIONS])
+def test_version_sweep_given_budget_and_end_to_end(case: dict[str, Any]) -> None:
+    """Qwen3-14B on H100 with vLLM 0.15-0.18: exact tokens/concurrency; end to end within 5 %."""
+    obs = case["observed"]
+    plan = _plan(case, weights_bytes=round(obs["weights_gib"] * GIB))
+    _check_given_budget(plan, obs["available_kv_gib"], 0.005, obs)
+    bd = calculate(plan)
+    assert bd.extra["kv_cache_tokens"] == pytest.approx(obs["kv_tokens"], rel=0.05)
+    assert bd.extra["activation_peak_bytes"] / GIB == pytest.approx(obs["activation_gib"], abs=0.3)

@@ -18,8 +18,8 @@ accuracy/results/v0.19.0/logs @ d3121e05; cases in tests/data/vllm/):
   forward), plus ≈0.45 GiB for MoE routing buffers (Mixtral 1.21, Qwen1.5-MoE 2.47, DeepSeek-V2-Lite
   1.93, Qwen3-30B-A3B 2.68 GiB against 0.63/2.18/1.50/2.18 predicted by the dense fit). f32 models
   add ≈0.3 GiB (Llama 3.1 8B f32 2.21 vs bf16 1.89 GiB). It does not shrink with TP (logits are
-  gathered): Llama 3.1 8B TP1/TP2/TP4 all 1.89 GiB.
-- non-torch increase: 0.25 GiB on one GPU, ≈2.1 GiB with TP > 1 (custom all-reduce/NCCL buffers:
+  gathered): Llama 3.1 8B TP1/TP2/TP4 all 1.89 GiB. Before 0.17 the sampler term was ≈2.6× larger.
+- non-torch increase: 0.25 GiB on one GPU (0.13 GiB before 0.18), ≈2.1 GiB with TP > 1 (custom all-reduce/NCCL buffers:
   2.06–2.21 GiB in 12 TP2/TP4 logs), 0.07 GiB with PP only.
 - CUDA graph pool (outside the budget in 0.19): ≈0.5 GiB + 14.5 MiB per layer on the rank
   (Llama 3.1 8B 0.91, Llama 3.3 70B TP2 1.79, Qwen2.5-72B TP2 1.61, Gemma 2 27B 1.23 GiB); none with
@@ -46,10 +46,17 @@ BIG_GPU_DEFAULTS = (8192, 1024)
 SMALL_GPU_DEFAULTS = (2048, 256)
 
 SAMPLER_BYTES_PER_SEQ_VOCAB = 14.4
+# vLLM ≤ 0.16 profiled a much larger sampler peak: Qwen3-14B on H100, activation 5.64 GiB in 0.15/0.16
+# and 2.23 GiB from 0.17 (llm-d-planner accuracy/results/version-sweep); the 3.41 GiB difference over
+# 1024 seqs × 151936 vocab is 23.5 B more per (seq, vocab).
+SAMPLER_BYTES_PER_SEQ_VOCAB_BEFORE_0_17 = 14.4 + 23.5
+SAMPLER_CHANGED_IN = (0, 17, 0)
 FORWARD_BYTES_PER_TOKEN_HIDDEN = 6.2
 MOE_EXTRA_BYTES = int(0.45 * GIB)
 F32_EXTRA_BYTES = int(0.32 * GIB)
 NON_TORCH_TP1 = 268_435_456  # 0.25 GiB (engine_memory.json non_torch_bytes, Llama 3.1 8B)
+NON_TORCH_TP1_BEFORE_0_18 = int(0.13 * GIB)  # Qwen3-14B 0.15-0.17: 0.13 GiB, 0.18: 0.25 GiB (version sweep)
+NON_TORCH_CHANGED_IN = (0, 18, 0)
 NON_TORCH_TP = int(2.1 * GIB)
 NON_TORCH_PP = int(0.07 * GIB)
 CUDA_GRAPH_BASE = int(0.5 * GIB)
@@ -100,7 +107,9 @@ def batch_defaults(plan: Plan) -> tuple[int, int]:
 
 def activation_peak(plan: Plan, mnbt: int, max_num_seqs: int) -> int:
     m = plan.model
-    peak = SAMPLER_BYTES_PER_SEQ_VOCAB * max_num_seqs * m.vocab_size
+    old = parse_version(plan.engine.version) < SAMPLER_CHANGED_IN
+    per = SAMPLER_BYTES_PER_SEQ_VOCAB_BEFORE_0_17 if old else SAMPLER_BYTES_PER_SEQ_VOCAB
+    peak = per * max_num_seqs * m.vocab_size
     peak += FORWARD_BYTES_PER_TOKEN_HIDDEN * mnbt * m.hidden_size
     if m.is_moe:
         peak += MOE_EXTRA_BYTES
@@ -109,10 +118,12 @@ def activation_peak(plan: Plan, mnbt: int, max_num_seqs: int) -> int:
     return int(peak)
 
 
-def non_torch(tp: int, pp: int) -> int:
+def non_torch(tp: int, pp: int, version: tuple[int, int, int] = DEFAULT_VERSION) -> int:
     if tp > 1:
         return NON_TORCH_TP
-    return NON_TORCH_PP if pp > 1 else NON_TORCH_TP1
+    if pp > 1:
+        return NON_TORCH_PP
+    return NON_TORCH_TP1_BEFORE_0_18 if version < NON_TORCH_CHANGED_IN else NON_TORCH_TP1
 
 
 def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int, max_num_seqs: int) -> Budget:
@@ -124,7 +135,7 @@ def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int, max_num_seqs: in
     per_stage = [weights_all * n // max(1, sum(rank_layer_counts)) for n in rank_layer_counts]
     weights = [per_stage[i // e.tp] // e.tp for i in range(ranks)]
     act = activation_peak(plan, mnbt, max_num_seqs)
-    nt = non_torch(e.tp, e.pp)
+    nt = non_torch(e.tp, e.pp, parse_version(e.version))
     graphs = [
         0 if e.enforce_eager else CUDA_GRAPH_BASE + CUDA_GRAPH_PER_LAYER * rank_layer_counts[i // e.tp]
         for i in range(ranks)
