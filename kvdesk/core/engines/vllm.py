@@ -334,7 +334,7 @@ class VllmEngine(EngineProfile):
                     source=SRC_WORKER,
                 )
             ]
-        graphs = "charged" if b.graphs_in_budget else "not charged (vLLM ≤ 0.19)"
+        graphs = "charged" if b.graphs_in_budget else "not charged (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS off)"
         return [
             Rule(
                 id="vllm.budget",

@@ -5,9 +5,10 @@ vllm/v1/worker/gpu_worker.py ``determine_available_memory`` (0.19.0):
 free memory) and ``available_kv_cache_memory = requested_memory - non_kv_cache_memory`` with
 ``non_kv_cache_memory = weights + torch peak increase + non-torch increase``
 (vllm/utils/mem_utils.py ``memory_profiling``; the baseline is taken after CUDA/NCCL init, so the
-initial CUDA context is *not* charged). vLLM 0.19 logs that CUDA graph memory is not yet charged
-("VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS ... will be enabled by default"); kvdesk charges the
-estimate from version 0.20 on. ``--kv-cache-memory`` replaces all of this with a per-GPU byte count.
+initial CUDA context is *not* charged). The CUDA graph pool is charged only with
+``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1``, whose default is still 0 in vllm/envs.py on main
+(the 0.19 log announces it "will be enabled by default"); kvdesk follows the default.
+``--kv-cache-memory`` replaces all of this with a per-GPU byte count.
 
 Without a log, the profiled figures are estimated from 40 vLLM 0.19.0 H100 logs (llm-d-planner
 accuracy/results/v0.19.0/logs @ d3121e05; cases in tests/data/vllm/):
@@ -61,6 +62,7 @@ NON_TORCH_TP = int(2.1 * GIB)
 NON_TORCH_PP = int(0.07 * GIB)
 CUDA_GRAPH_BASE = int(0.5 * GIB)
 CUDA_GRAPH_PER_LAYER = int(14.5 * (1 << 20))
+CUDA_GRAPHS_IN_BUDGET = False  # vllm/envs.py VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS default "0"
 CUDA_CONTEXT_1GPU = 547_608_330  # engine_memory.json init_cuda_memory_bytes
 CUDA_CONTEXT_MULTI = int(1.5 * GIB)
 
@@ -141,7 +143,7 @@ def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int, max_num_seqs: in
         for i in range(ranks)
     ]
     ctx = CUDA_CONTEXT_1GPU if ranks == 1 else CUDA_CONTEXT_MULTI
-    in_budget = parse_version(e.version) >= (0, 20, 0)
+    in_budget = CUDA_GRAPHS_IN_BUDGET
     if e.kv_cache_memory is not None:
         available = [e.kv_cache_memory] * ranks
     else:
