@@ -402,3 +402,28 @@ def test_nemotron_h_mlp_only_layers_are_not_recurrent(tmp_path: Path) -> None:
     )
     m = import_gguf(write_gguf(tmp_path / "n.gguf", kv, [])).model
     assert [g.kind for g in m.iter_layers()] == ["recurrent", "none", "full", "recurrent"]
+
+
+def test_random_corruption_only_raises_input_error(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Flip bytes anywhere in the header: the reader answers with a model or an InputError, nothing else."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    base = tmp_path_factory.mktemp("fuzz")
+    good = _good(base)
+    header_len = good.index(b"blk.1.attn_k.weight") + 64
+    path = base / "fuzz.gguf"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(st.integers(0, header_len - 1), st.integers(0, 255)), min_size=1, max_size=6))
+    def check(flips: list[tuple[int, int]]) -> None:
+        data = bytearray(good)
+        for at, value in flips:
+            data[at] = value
+        path.write_bytes(bytes(data))
+        try:
+            import_gguf(path)
+        except InputError:
+            pass
+
+    check()

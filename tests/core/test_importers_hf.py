@@ -194,6 +194,27 @@ def test_bad_configs_raise_input_error(tmp_path: Path, text: str, message: str) 
         import_hf_config(path)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"model_type": "llama4_text", "no_rope_layers": [1]},
+        {"num_experts": 4, "mlp_only_layers": 5},
+        {"model_type": "jamba", "attn_layer_period": 0},
+        {"num_attention_heads": 0},
+        {"head_dim": -5},
+        {"vocab_size": 1 << 40},
+        {"text_config": 5, "quantization_config": {"quant_method": 5}},
+    ],
+)
+def test_hostile_values(tmp_path: Path, extra: dict) -> None:
+    cfg = {"model_type": "llama", "num_hidden_layers": 4, "hidden_size": 64, "num_attention_heads": 4, **extra}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    try:
+        import_hf_config(tmp_path)
+    except InputError:
+        pass
+
+
 def test_missing_and_oversized_config(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"no config\.json"):
         import_hf_config(tmp_path)
@@ -294,3 +315,65 @@ def test_awq_quantization_config(tmp_path: Path) -> None:
     m = _import(tmp_path, cfg)
     assert m.dtype == "awq-int4"
     assert m.weights_bytes() == int(m.params_total * 4.25 / 8)
+
+
+def test_random_config_values_only_raise_input_error(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Any mix of plausible keys with hostile values gives a model or an InputError, nothing else."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    keys = [
+        "num_hidden_layers",
+        "hidden_size",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "sliding_window",
+        "sliding_window_pattern",
+        "kv_lora_rank",
+        "qk_rope_head_dim",
+        "qk_nope_head_dim",
+        "v_head_dim",
+        "num_experts",
+        "num_experts_per_tok",
+        "moe_intermediate_size",
+        "intermediate_size",
+        "vocab_size",
+        "max_position_embeddings",
+        "full_attention_interval",
+        "linear_num_value_heads",
+        "linear_key_head_dim",
+        "mamba_d_state",
+        "mamba_n_heads",
+        "attention_chunk_size",
+        "no_rope_layers",
+        "layer_types",
+        "mlp_only_layers",
+        "first_k_dense_replace",
+        "text_config",
+        "quantization_config",
+    ]
+    values = st.one_of(
+        st.integers(-3, 1 << 40),
+        st.integers(0, 64),
+        st.none(),
+        st.text(max_size=5),
+        st.booleans(),
+        st.lists(st.one_of(st.integers(0, 2), st.sampled_from(["full_attention", "mamba"])), max_size=8),
+        st.dictionaries(st.sampled_from(keys), st.integers(0, 64), max_size=4),
+    )
+    model_types = st.sampled_from(
+        ["llama", "gemma2", "gemma3_text", "qwen3_next", "jamba", "llama4_text", "falcon_h1", "deepseek_v3", "mixtral"]
+    )
+    base = tmp_path_factory.mktemp("cfg")
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.dictionaries(st.sampled_from(keys), values, max_size=12), model_types)
+    def check(cfg: dict, model_type: str) -> None:
+        (base / "config.json").write_text(json.dumps({**cfg, "model_type": model_type}))
+        try:
+            import_hf_config(base)
+        except InputError:
+            pass
+
+    check()

@@ -28,6 +28,7 @@ SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2, "cohere2": 4, "exaone4": 
 CHUNKED = {"llama4": (8192, 4)}
 _SPLIT = re.compile(r"^(?P<stem>.*)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$")
 MAX_SPLITS = 256
+MAX_LAYERS = 4096
 
 
 def _per_layer(value: Any, n_layer: int, what: str, default: int) -> list[int]:
@@ -91,6 +92,8 @@ def build_layers(kv: dict[str, Any], arch: str, notes: list[str]) -> list[LayerG
     n_layer = _int(kv, a + "block_count")
     if not n_layer or n_layer < 1:
         raise InputError(f"GGUF header has no {a}block_count")
+    if n_layer > MAX_LAYERS:
+        raise InputError(f"GGUF header claims {n_layer:,} layers (kvdesk accepts up to {MAX_LAYERS})")
     n_embd = _int(kv, a + "embedding_length", 0) or 0
     n_head = max(_per_layer(kv.get(a + "attention.head_count"), n_layer, "head_count", 0) or [0])
     kv_heads = _per_layer(kv.get(a + "attention.head_count_kv"), n_layer, "head_count_kv", n_head)
@@ -217,7 +220,10 @@ def import_gguf(path: Path | str) -> ImportResult:
     arch = kv.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise InputError(f"{p.name}: GGUF header has no general.architecture")
-    layers = build_layers(kv, arch, notes)
+    try:
+        layers = build_layers(kv, arch, notes)
+    except ValidationError as exc:
+        raise InputError(f"{p.name}: impossible attention layout ({describe_validation_error(exc)})") from None
     weights = sum(h.tensor_bytes for h in headers)
     params = sum(h.n_params for h in headers)
     file_size = sum(h.file_size for h in headers)

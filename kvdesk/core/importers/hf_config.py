@@ -136,7 +136,10 @@ def import_hf_config(path: Path | str) -> ImportResult:
     doc, cfg_path = _load(p)
     cfg = flatten(doc, notes)
     notes.append(f"architecture from {cfg_path}")
-    layers = build_layers(cfg, notes)
+    try:
+        layers = build_layers(cfg, notes)
+    except ValidationError as exc:
+        raise InputError(f"{cfg_path.name}: impossible attention layout ({describe_validation_error(exc)})") from None
     weights = _safetensors(cfg_path.parent, notes)
     total, active = _params(cfg, layers, weights, notes)
     dtype, formats = _formats(cfg, total, weights, notes)

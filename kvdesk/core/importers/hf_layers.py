@@ -115,6 +115,8 @@ def _pattern_kinds(c: dict[str, Any], n: int) -> list[str]:
         return [{"M": "mamba", "*": "full", "-": "none"}.get(ch, "none") for ch in pat]
     if mt.startswith("llama4"):
         chunked = c.get("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(n)]
+        if not isinstance(chunked, list) or len(chunked) != n:
+            raise InputError(f"no_rope_layers must list one 0/1 per layer ({n})")
         return ["chunked_attention" if chunked[i] else "full" for i in range(n)]
     if window and mt in ("gemma2",):
         return ["sliding" if (i + 1) % 2 else "full" for i in range(n)]
@@ -131,6 +133,8 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
     n = cfg_int(c, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
     if not n or n < 1:
         raise InputError("config.json has no num_hidden_layers")
+    if n > 4096:
+        raise InputError(f"config.json claims {n:,} layers (kvdesk accepts up to 4096)")
     n_heads, n_kv, hd_k, hd_v = head_dims(c)
     kinds = _pattern_kinds(c, n)
     window = cfg_int(c, "sliding_window", "attention_chunk_size")

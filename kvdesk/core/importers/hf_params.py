@@ -79,7 +79,8 @@ def _is_moe_layer(c: dict[str, Any], i: int) -> bool:
         return False
     if i < (cfg_int(c, "first_k_dense_replace", default=0) or 0):
         return False
-    if i in (c.get("mlp_only_layers") or []):
+    only = c.get("mlp_only_layers")
+    if isinstance(only, list) and i in only:
         return False
     step = cfg_int(c, "interleave_moe_layer_step", "decoder_sparse_step", "moe_layer_freq", default=1) or 1
     if c.get("model_type") == "jamba":
