@@ -131,6 +131,12 @@ class VllmEngine(EngineProfile):
             warnings.append(
                 f"vLLM uses tp × pp = {e.tp * e.pp} GPU(s); the other {plan.gpu_count - e.tp * e.pp} are not counted"
             )
+        if "mla" in m.kinds() and e.block_size == 16:
+            warnings.append(
+                "MLA model: vLLM keeps 16-token blocks with FLASH_ATTN_MLA (0.19 on H100: DeepSeek-V2-Lite) but "
+                "forces 64 with the FlashMLA backend and 128 with CUTLASS MLA on Blackwell "
+                "(vllm/platforms/cuda.py); pass --block-size to match your log"
+            )
         if "recurrent" in m.kinds():
             warnings.append(
                 "Mamba/linear-attention hybrid: kvdesk grows the attention block to hold one state page "
