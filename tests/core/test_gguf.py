@@ -3,6 +3,7 @@ plus hostile files (truncated, wrong magic, absurd counts, unknown types)."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import time
 from pathlib import Path
@@ -421,9 +422,7 @@ def test_random_corruption_only_raises_input_error(tmp_path_factory: pytest.Temp
         for at, value in flips:
             data[at] = value
         path.write_bytes(bytes(data))
-        try:
+        with contextlib.suppress(InputError):
             import_gguf(path)
-        except InputError:
-            pass
 
     check()
