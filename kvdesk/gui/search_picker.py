@@ -77,11 +77,13 @@ class SearchPicker(QComboBox):
                 self._search.appendRow(QStandardItem(e.text))
                 self._by_text[e.text] = e.id
         self.blockSignals(False)
-        if self._current_id:
-            self.set_current(self._current_id)
+        current, self._current_id = self._current_id, "\0"
+        self.set_current(current, self._fallback)
 
     def set_current(self, entry_id: str | None, fallback_text: str = "") -> None:
         """Show ``entry_id`` (or ``fallback_text`` when the plan's item is not in the list)."""
+        if (entry_id or "") == self._current_id and fallback_text == self._fallback and not self._line().isModified():
+            return
         self._current_id = entry_id or ""
         self._fallback = fallback_text
         index = self.findData(entry_id, ID_ROLE) if entry_id else -1
@@ -93,6 +95,7 @@ class SearchPicker(QComboBox):
             self.setCurrentIndex(-1)
             self.setEditText(fallback_text)
         self._line().setCursorPosition(0)
+        self._line().setModified(False)
         self.blockSignals(False)
 
     def current_id(self) -> str:
