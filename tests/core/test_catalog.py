@@ -54,6 +54,7 @@ def test_every_attention_layout_is_covered() -> None:
         "Kimi K2",
         "Phi",
         "Jamba",
+        "Falcon-H1",
         "GLM",
     ]:
         assert family in families, family
