@@ -236,24 +236,31 @@ def _fix_rounding(devices: list[DeviceBreakdown], k: int, v: int, s: int) -> Non
     first.recurrent_state_bytes += s - sum(d.recurrent_state_bytes for d in devices)
 
 
+_STEPS = np.arange(1 << 16, dtype=np.int64)
+
+
 def _k_ary(lo: int, hi: int, fan: int) -> Generator[npt.NDArray[np.int64], npt.NDArray[np.bool_], int]:
-    """The k-ary search as a coroutine: yields candidates, receives pred(candidates), returns x."""
+    """The k-ary search as a coroutine: yields candidates, receives pred(candidates), returns x.
+
+    Candidates are ``lo, lo+step, …`` clipped at ``hi`` (so ``hi`` is always the last one; clipped
+    repeats are harmless). For a monotone predicate the number of true answers locates the boundary.
+    """
     while True:
-        n = min(fan, hi - lo)
+        n = min(fan, hi - lo, len(_STEPS) - 1)
         if n <= 0:
             cand = np.array([lo], dtype=np.int64)
         else:
-            step = -(-(hi - lo) // n)  # ceil: lo + k*step covers [lo, hi) in ≤ n steps, then hi
-            cand = np.append(np.arange(lo, hi, step, dtype=np.int64), np.int64(hi))
+            step = -(-(hi - lo) // n)  # ceil: n steps reach hi
+            cand = np.minimum(_STEPS[: n + 1] * step + lo, hi)
         ok = np.asarray((yield cand)).reshape(-1)
-        true_idx = np.flatnonzero(ok)
-        if true_idx.size == 0:
+        count = int(np.count_nonzero(ok))
+        if count == 0:
             return lo - 1  # only reachable in the first round: later rounds start at a known-true lo
-        idx = int(true_idx[-1])
+        idx = count - 1
         if idx == len(cand) - 1:
             return int(cand[idx])
         lo, hi = int(cand[idx]), int(cand[idx + 1]) - 1
-        if lo == hi:
+        if lo >= hi:
             return lo
 
 
@@ -288,13 +295,16 @@ def largest_true_pair(
     searches = [_k_ary(first[0], first[1], fan), _k_ary(second[0], second[1], fan)]
     cands: list[npt.NDArray[np.int64] | None] = [next(searches[0]), next(searches[1])]
     results = [0, 0]
-    while any(c is not None for c in cands):
-        c0 = cands[0] if cands[0] is not None else np.empty(0, dtype=np.int64)
-        c1 = cands[1] if cands[1] is not None else np.empty(0, dtype=np.int64)
-        ctx = np.concatenate([c0, np.full(c1.size, second[2], dtype=np.int64)])
-        bat = np.concatenate([np.full(c0.size, first[2], dtype=np.int64), c1])
+    empty = np.empty(0, dtype=np.int64)
+    while cands[0] is not None or cands[1] is not None:
+        c0 = cands[0] if cands[0] is not None else empty
+        c1 = cands[1] if cands[1] is not None else empty
+        n0 = c0.size
+        ctx = np.empty(n0 + c1.size, dtype=np.int64)
+        bat = np.empty_like(ctx)
+        ctx[:n0], ctx[n0:], bat[:n0], bat[n0:] = c0, second[2], first[2], c1
         ok = np.asarray(pred(ctx, bat)).reshape(-1)
-        for i, part in enumerate((ok[: c0.size], ok[c0.size :])):
+        for i, part in enumerate((ok[:n0], ok[n0:])):
             if cands[i] is None:
                 continue
             try:
