@@ -137,3 +137,44 @@ def test_versions() -> None:
     assert calculate(plan(QWEN3_32B, 5000, version="b6500", flash_attn=False)).extra["kv_cells"] == 5024
     with pytest.raises(InputError):
         calculate(plan(QWEN3_32B, 5000, version="ollama-next"))
+
+
+GEMMA3 = ModelSpec(
+    name="gemma-3-12b",
+    architecture="gemma3",
+    layers=[
+        LayerGroup(count=5, kind="sliding", window=1024, n_kv_heads=8, head_dim_k=256, head_dim_v=256),
+        LayerGroup(kind="full", n_kv_heads=8, head_dim_k=256, head_dim_v=256),
+    ]
+    * 8,
+    params_total=12 * 10**9,
+)
+
+
+def test_go_engine_before_0_30_shares_one_buffer() -> None:
+    # kvcache/causal.go Causal.Init (v0.12.3): full = roundUp(slots × num_ctx, 32 without FA);
+    # SWA = roundUp(slots × window + num_batch, 32); gemma3 is in OllamaEngineRequired
+    bd = calculate(plan(GEMMA3, 8192, 2, version="0.12.3", flash_attn=False))
+    assert (bd.extra["kv_cells"], bd.extra["kv_streams"], bd.extra["kv_cells_swa1024"]) == (16384, 1, 2560)
+    row = 8 * 256 * 2
+    assert bd.k_cache_bytes == 8 * 16384 * row + 40 * 2560 * row
+    # v0.30+: llama-server, one 8192-cell cache per slot and PAD(1024 + 512, 256) SWA cells per slot
+    new = calculate(plan(GEMMA3, 8192, 2, version="0.30.1"))
+    assert (new.extra["kv_cells"], new.extra["kv_streams"], new.extra["kv_cells_swa1024"]) == (8192, 2, 1536)
+
+
+@pytest.mark.parametrize(("ctx", "swa_cells"), [(8192, 4608), (2048, 2048)])
+def test_go_engine_gpt_oss_keeps_4096_sliding_tokens(ctx: int, swa_cells: int) -> None:
+    # model/models/gptoss/model.go: NewSWAMemCache(sliding_window, 4096); memory > num_ctx -> full size
+    gpt_oss = ModelSpec(
+        name="gpt-oss-20b",
+        architecture="gptoss",
+        layers=[
+            LayerGroup(kind="sliding", window=128, n_kv_heads=8, head_dim_k=64, head_dim_v=64),
+            LayerGroup(kind="full", n_kv_heads=8, head_dim_k=64, head_dim_v=64),
+        ]
+        * 12,
+        params_total=20_900_000_000,
+    )
+    bd = calculate(plan(gpt_oss, ctx, version="0.11.10", flash_attn=True))
+    assert bd.extra["kv_cells_swa128"] == swa_cells

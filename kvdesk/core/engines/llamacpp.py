@@ -123,7 +123,7 @@ class LlamaCppEngine(EngineProfile):
         s = self.settings(plan)
         lay = self.layout(plan, s)
         if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
-            key = (s, lay.hybrid, lay.windows, int(ctx), int(batch))
+            key = (s, lay.cells_key, int(ctx), int(batch))
             hit = self._cells.get(key)
             if hit is None:
                 if len(self._cells) > 1024:

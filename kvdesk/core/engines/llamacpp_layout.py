@@ -38,6 +38,15 @@ class Layout:
     layer_k: npt.NDArray[np.int64]
     layer_v: npt.NDArray[np.int64]
     layer_state: npt.NDArray[np.int64]
+    # Ollama < 0.30 ran some architectures on its Go engine (kvcache/causal.go), sized differently;
+    # swa_memory is that engine's SWA memory (window, or 4096 for gpt-oss's NewSWAMemCache).
+    go_engine: bool = False
+    swa_memory: int = 0
+
+    @property
+    def cells_key(self) -> tuple[object, ...]:
+        """Everything cell counts depend on besides the settings."""
+        return (self.hybrid, self.windows, self.go_engine, self.swa_memory)
 
     @property
     def has_swa(self) -> bool:

@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from kvdesk.core.breakdown import Rule
 from kvdesk.core.dtypes import KvType, kv_type
 from kvdesk.core.engines.base import FixedCosts
 from kvdesk.core.engines.llamacpp import MIB, LlamaCppEngine, Settings
-from kvdesk.core.engines.llamacpp_rules import parse_build
+from kvdesk.core.engines.llamacpp_layout import Layout
+from kvdesk.core.engines.llamacpp_rules import pad, parse_build
 from kvdesk.core.errors import InputError
 from kvdesk.core.plan import Plan
 
@@ -88,6 +93,60 @@ def llama_build_for(version: str | None) -> str | None:
     return f"b{builds[-1]}"
 
 
+# fs/ggml/ggml.go OllamaEngineRequired (v0.12.x): these GGUF architectures ran on Ollama's Go engine
+# before v0.30, whatever OLLAMA_NEW_ENGINE said; HF class names map to the same models.
+GO_ENGINE_ARCHS = {
+    "gemma3",
+    "gemma3n",
+    "mistral3",
+    "qwen3",
+    "qwen3moe",
+    "llama4",
+    "mllama",
+    "qwen25vl",
+    "gptoss",
+    "gpt-oss",
+}
+GO_ENGINE_HF = (
+    "gemma3for",
+    "gemma3nfor",
+    "mistral3for",
+    "qwen3for",
+    "qwen3moefor",
+    "llama4for",
+    "mllamafor",
+    "qwen2_5_vlfor",
+    "gptossfor",
+)
+GPT_OSS_SWA_MEMORY = 4096  # model/models/gptoss/model.go: kvcache.NewSWAMemCache(sliding_window, 4096, …)
+
+
+def go_engine_arch(architecture: str) -> bool:
+    arch = architecture.strip().lower()
+    return arch in GO_ENGINE_ARCHS or arch.startswith(GO_ENGINE_HF)
+
+
+def go_engine_cells(
+    ctx: npt.ArrayLike, batch: npt.ArrayLike, lay: Layout, flash_attn: bool, n_batch: int
+) -> dict[str, npt.NDArray[np.int64]]:
+    """kvcache/causal.go Causal.Init: one buffer for all slots.
+
+    full: roundUp(maxSequences × capacity, CachePadding); SWA: roundUp(maxSequences × swaMemory +
+    maxBatch, CachePadding), or the full size when swaMemory > capacity. CachePadding is 256 with
+    flash attention and 32 without (ml/backend/ggml/ggml.go CacheConfig); capacity = num_ctx.
+    """
+    c = np.asarray(ctx, dtype=np.int64)
+    b = np.asarray(batch, dtype=np.int64)
+    p = 256 if flash_attn else 32
+    full = pad(b * c, p)
+    out: dict[str, Any] = {"base": full, "streams": np.int64(1), "n_ctx": b * c}
+    for w in lay.windows:
+        if w:
+            memory = lay.swa_memory or w
+            out[f"swa{w}"] = np.where(memory > c, full, pad(b * memory + n_batch, p))
+    return out
+
+
 def legacy_runner(version: str | None) -> bool:
     """True for Ollama releases before v0.30 (CGO llama runner with llama.h defaults)."""
     release = ollama_release(version)
@@ -98,6 +157,10 @@ class OllamaEngine(LlamaCppEngine):
     name = "ollama"
     label = "Ollama"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._go_layouts: dict[int, tuple[Layout, Layout]] = {}
+
     def _resolve(self, plan: Plan) -> Settings:
         changes: dict[str, object] = {"version": llama_build_for(plan.engine.version)}
         if legacy_runner(plan.engine.version):
@@ -105,6 +168,27 @@ class OllamaEngine(LlamaCppEngine):
         s = super()._resolve(plan.with_engine(**changes))
         tk, tv = self.kv_types(plan)  # from the Ollama version, not the llama.cpp build it maps to
         return replace(s, tk=tk, tv=tv)
+
+    def layout(self, plan: Plan, s: Settings | None = None) -> Layout:
+        """The llama.cpp layout, marked for Ollama's Go engine where Ollama < 0.30 used it."""
+        lay = super().layout(plan, s)
+        if not (legacy_runner(plan.engine.version) and go_engine_arch(plan.model.architecture)):
+            return lay
+        hit = self._go_layouts.get(id(lay))
+        if hit is None or hit[0] is not lay:
+            gpt_oss = "gpt" in plan.model.architecture.lower()
+            marked = replace(lay, go_engine=True, swa_memory=GPT_OSS_SWA_MEMORY if gpt_oss else 0)
+            if len(self._go_layouts) > 64:
+                self._go_layouts.clear()
+            hit = self._go_layouts[id(lay)] = (lay, marked)
+        return hit[1]
+
+    def _cells_for(
+        self, s: Settings, lay: Layout, ctx: npt.ArrayLike, batch: npt.ArrayLike
+    ) -> dict[str, npt.NDArray[np.int64]]:
+        if lay.go_engine:
+            return go_engine_cells(ctx, batch, lay, s.flash_attn, s.n_ubatch)
+        return super()._cells_for(s, lay, ctx, batch)
 
     def kv_types(self, plan: Plan) -> tuple[KvType, KvType]:
         t = self.cache_type(plan)
