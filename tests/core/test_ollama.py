@@ -178,3 +178,17 @@ def test_go_engine_gpt_oss_keeps_4096_sliding_tokens(ctx: int, swa_cells: int) -
     )
     bd = calculate(plan(gpt_oss, ctx, version="0.11.10", flash_attn=True))
     assert bd.extra["kv_cells_swa128"] == swa_cells
+
+
+def test_go_engine_sizes_never_shrink_with_more_context_or_slots() -> None:
+    import numpy as np
+
+    from kvdesk.core.engines import get_engine
+
+    eng = get_engine("ollama")
+    p = plan(GEMMA3, 1, version="0.12.3", flash_attn=False)
+    ctx = np.arange(1, 20000, 37)
+    for slots in (1, 2, 3):
+        assert np.all(np.diff(eng.cache(p, ctx, slots).total) >= 0)
+    grid = eng.cache(p, ctx[:, None], np.arange(1, 6)[None, :]).total
+    assert np.all(np.diff(grid, axis=1) >= 0)
