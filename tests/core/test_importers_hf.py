@@ -374,3 +374,13 @@ def test_random_config_values_only_raise_input_error(tmp_path_factory: pytest.Te
             import_hf_config(base)
 
     check()
+
+
+def test_names_from_hub_cache_and_file_stem(tmp_path: Path) -> None:
+    snap = tmp_path / "models--google--gemma-3-1b-it" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text((CONFIGS / "gemma-3-1b-it.json").read_text())
+    result = import_hf_config(snap)
+    assert result.model.name == "google/gemma-3-1b-it"
+    assert result.origin.hf_repo == "google/gemma-3-1b-it"
+    assert import_hf_config(CONFIGS / "gemma-3-1b-it.json").model.name == "gemma-3-1b-it"

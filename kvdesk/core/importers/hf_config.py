@@ -129,6 +129,14 @@ def _params(cfg: dict[str, Any], layers: list, weights: SafetensorsWeights | Non
     return exact, min(active, exact)
 
 
+def _repo_from_cache_path(cfg_path: Path) -> str | None:
+    """``…/models--org--name/snapshots/<hash>/config.json`` (the HF hub cache) → ``org/name``."""
+    parts = cfg_path.resolve().parts
+    if len(parts) >= 4 and parts[-3] == "snapshots" and parts[-4].startswith("models--"):
+        return parts[-4].removeprefix("models--").replace("--", "/", 1)
+    return None
+
+
 def import_hf_config(path: Path | str) -> ImportResult:
     """Import a HF config.json file, or a snapshot folder holding one (and maybe safetensors)."""
     p = Path(path)
@@ -146,7 +154,9 @@ def import_hf_config(path: Path | str) -> ImportResult:
     if not cfg.get("num_key_value_heads") and not cfg.get("kv_lora_rank") and cfg.get("num_attention_heads"):
         notes.append("no num_key_value_heads: multi-head attention assumed (KV heads = attention heads)")
     arch = (doc.get("architectures") or [""])[0] if isinstance(doc.get("architectures"), list) else ""
-    name = str(doc.get("_name_or_path") or cfg_path.parent.name or "imported model")
+    repo = str(doc["_name_or_path"]) if isinstance(doc.get("_name_or_path"), str) and doc["_name_or_path"] else None
+    repo = repo or _repo_from_cache_path(cfg_path)
+    name = repo or (cfg_path.parent.name if cfg_path.name == "config.json" else cfg_path.stem) or "imported model"
     try:
         model = ModelSpec(
             name=name[:200] or "imported model",
@@ -168,7 +178,5 @@ def import_hf_config(path: Path | str) -> ImportResult:
         )
     except ValidationError as exc:
         raise InputError(f"{cfg_path.name}: {describe_validation_error(exc)}") from None
-    origin = ModelOrigin(
-        config_path=str(cfg_path), hf_repo=str(doc["_name_or_path"]) if doc.get("_name_or_path") else None
-    )
+    origin = ModelOrigin(config_path=str(cfg_path), hf_repo=repo)
     return ImportResult(model=model, origin=origin, notes=notes)
