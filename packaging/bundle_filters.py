@@ -92,7 +92,8 @@ _DROP_PATTERNS: tuple[str, ...] = (
     # peegee.svg stays because mkQApp() resolves the folder through it
     r"(^|/)pyqtgraph/icons/peegee/[^/]*\.png$",
     # libraries only the plugins dropped above link (TUIO touch -> Network, eglfs -> EglFS*, Wayland)
-    r"(^|/)(lib)?Qt6(Network|EglFSDeviceIntegration|EglFsKmsSupport|Wayland\w*|Wl\w+)[^/]*$",
+    # (Linux libQt6Network.so.6, Windows Qt6Network.dll, macOS QtNetwork.framework/…)
+    r"(^|/)(lib)?Qt6?(Network|EglFSDeviceIntegration|EglFsKmsSupport|Wayland\w*|Wl\w+)(\.framework/|[^/]*$)",
 )
 _DROP_RE = re.compile("|".join(_DROP_PATTERNS))
 
