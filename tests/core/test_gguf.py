@@ -426,3 +426,13 @@ def test_random_corruption_only_raises_input_error(tmp_path_factory: pytest.Temp
             import_gguf(path)
 
     check()
+
+
+def test_text_kept_from_a_header_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kvdesk.core.importers import gguf_reader
+
+    monkeypatch.setattr(gguf_reader, "MAX_KEPT", 1000)
+    kv = arch_kv("llama", 1)
+    kv["general.description"] = (STR, "x" * 2000)
+    with pytest.raises(InputError, match="MiB of text"):
+        import_gguf(write_gguf(tmp_path / "t.gguf", kv, []))

@@ -31,6 +31,7 @@ MAX_TENSORS = 1 << 20
 MAX_KV = 1 << 16
 MAX_KEY_LEN = 1 << 16
 MAX_STRING = 16 << 20
+MAX_KEPT = 64 << 20  # text kept from one header (vocabularies are skipped, not kept)
 MAX_DIMS = 4
 DEFAULT_ALIGNMENT = 32
 
@@ -99,6 +100,7 @@ class _Cursor:
         self.pos = 0
         self.size = len(buf)
         self.name = name
+        self.kept = 0  # bytes of text kept so far (bounded by MAX_KEPT)
 
     def need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.size:
@@ -121,6 +123,9 @@ class _Cursor:
         if limit is not None and n > limit:
             raise InputError(f"{self.name}: {what} claims {n:,} bytes (limit {limit:,}): not a valid GGUF file")
         self.need(n, what)
+        self.kept += n
+        if self.kept > MAX_KEPT:
+            raise InputError(f"{self.name}: header holds more than {MAX_KEPT >> 20} MiB of text: not a valid GGUF file")
         raw = bytes(self.buf[self.pos : self.pos + n])
         self.pos += n
         return raw.decode("utf-8", errors="replace")
