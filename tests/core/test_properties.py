@@ -36,12 +36,6 @@ KV_DTYPES = {
     "llama.cpp": ["f16", "q8_0", "q4_0"],
     "ollama": ["f16", "q8_0", "q4_0"],
 }
-# llama.cpp/ollama: max_context/max_batch searched at the plan's own context can disagree with what
-# calculate() finds at that limit (ollama, 8 layers × 8 KV heads × 256, 8 GiB, f16: at ctx 256
-# max_context = 119808, but calculate(ctx=119808) does not fit and reports 119040: something in its
-# fixed costs or cache memo depends on the plan's ctx). Found by these properties and reported to the
-# lead; remove this skip once the llama.cpp profile is consistent.
-LIMITS_KNOWN_BROKEN = {"llama.cpp", "ollama"}
 PROPS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -120,8 +114,6 @@ def test_more_context_or_batch_never_needs_less(engine: str, data: st.DataObject
 @PROPS
 @given(data=st.data())
 def test_max_context_is_the_largest_that_fits(engine: str, data: st.DataObject) -> None:
-    if engine in LIMITS_KNOWN_BROKEN:
-        pytest.skip("llama.cpp profile: limits depend on the plan's own ctx (see LIMITS_KNOWN_BROKEN)")
     plan = data.draw(plans(engine))
     bd = _calc(plan)
     limit = plan.model.native_context
@@ -140,8 +132,6 @@ def test_max_context_is_the_largest_that_fits(engine: str, data: st.DataObject) 
 @PROPS
 @given(data=st.data())
 def test_max_batch_is_the_largest_that_fits(engine: str, data: st.DataObject) -> None:
-    if engine in LIMITS_KNOWN_BROKEN:
-        pytest.skip("llama.cpp profile: limits depend on the plan's own ctx (see LIMITS_KNOWN_BROKEN)")
     plan = data.draw(plans(engine))
     bd = _calc(plan)
     if bd.max_batch == 0:
