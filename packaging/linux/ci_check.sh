@@ -12,6 +12,7 @@ cd "$ROOT"
 started=$SECONDS
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/kvdesk-pkg.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
+export PYINSTALLER_CONFIG_DIR="$WORK/pyinstaller-cache"   # no binary cache carried over from earlier runs
 step() { echo "packaging: $* ($((SECONDS - started)) s)"; }
 
 "$PYTHON" -c "import PyInstaller" 2>/dev/null || {
