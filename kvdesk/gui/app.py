@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from kvdesk import __version__
+
+if TYPE_CHECKING:
+    from kvdesk.gui.main_window import MainWindow
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
@@ -19,6 +23,8 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     QApplication.setOrganizationName("kvdesk")
     QApplication.setApplicationVersion(__version__)
     QApplication.setDesktopFileName("kvdesk")
+    # HiDPI: fractional scale factors as the OS reports them (Qt 6 scales widgets and fonts itself)
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
     app = QApplication(argv if argv is not None else sys.argv[:1])
     try:
         from kvdesk.core.resources import resources_dir
@@ -36,12 +42,31 @@ def run_app(file: str | None = None, smoke: bool = False) -> int:
     from kvdesk.gui.main_window import MainWindow
 
     window = MainWindow()
-    if file:
-        window.open_path(file)
     window.show()
     if smoke:
+        if file:
+            window.open_path(file)
         return _smoke(app, window)
-    return app.exec()
+    hook = _install_crash_safety(window)
+    if file:
+        window.open_path(file)
+    code = app.exec()
+    del hook
+    return code
+
+
+def _install_crash_safety(window: MainWindow) -> object:
+    """Offer back a plan an earlier run left unsaved; route uncaught errors to a dialog (issue 10)."""
+    try:
+        from kvdesk.gui.autosave_prompt import offer_recovery
+        from kvdesk.gui.crash_dialog import install_exception_hook
+    except ImportError:
+        return None
+    recovered = offer_recovery(window)
+    if recovered is not None:
+        window.model.set_plan(recovered.plan)  # unsaved again: the title shows it, closing asks
+    keep_work = getattr(window.autosave, "save_now", None)
+    return install_exception_hook(keep_work, window)
 
 
 def _smoke(app: QApplication, window: object) -> int:
@@ -51,7 +76,7 @@ def _smoke(app: QApplication, window: object) -> int:
     def check() -> None:
         if getattr(window, "painted", False):
             result["code"] = 0
-            app.quit()
+            app.exit(0)
 
     timer = QTimer()
     timer.timeout.connect(check)

@@ -126,7 +126,8 @@ class SearchPicker(QComboBox):
             self._choose(entry_id)
 
     def _editing_finished(self) -> None:
-        popup = self.completer().popup()
+        completer = self.completer()
+        popup = completer.popup() if completer is not None else None
         if popup is not None and popup.isVisible():
             return  # focus moved to the suggestions; the choice comes from the completer
         text = self.currentText().strip()
