@@ -4,7 +4,8 @@
 # and start the INSTALLED app offscreen: --smoke, then --smoke on a .kvplan written by the installed
 # CLI (what a double-click on a plan does). Nothing is cached between runs; exits non-zero on failure.
 #
-# Needs: PYTHON (default python3) with kvdesk + PyInstaller (pip install -e .[packaging]), dpkg-dev.
+# Needs: PYTHON (default python3, e.g. .venv's) with kvdesk; PyInstaller is installed into it from the
+# packaging extra if missing (pip install -e .[packaging]); dpkg-dev (dpkg-deb, dpkg-shlibdeps).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PYTHON="${PYTHON:-python3}"
@@ -15,8 +16,10 @@ trap 'rm -rf "$WORK"' EXIT
 export PYINSTALLER_CONFIG_DIR="$WORK/pyinstaller-cache"   # no binary cache carried over from earlier runs
 step() { echo "packaging: $* ($((SECONDS - started)) s)"; }
 
-"$PYTHON" -c "import PyInstaller" 2>/dev/null || {
-    echo "packaging: PyInstaller is missing: $PYTHON -m pip install -e '.[packaging]'" >&2; exit 2; }
+if ! "$PYTHON" -c "import PyInstaller" 2>/dev/null; then
+    echo "packaging: PyInstaller missing: $PYTHON -m pip install -e '.[packaging]'"
+    "$PYTHON" -m pip install -q -e ".[packaging]"
+fi
 for tool in dpkg-deb dpkg-shlibdeps; do
     command -v "$tool" >/dev/null || { echo "packaging: $tool missing (apt-get install dpkg-dev)" >&2; exit 2; }
 done
