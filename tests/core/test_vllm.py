@@ -240,9 +240,10 @@ def test_mamba_hybrid_grows_the_attention_block_and_warns() -> None:
     ] * 4
     model = ModelSpec(name="hybrid", layers=layers, params_total=10**9, n_heads=32)
     bd = calculate(_simple(kv_cache_memory=4 * GIB).model_copy(update={"model": model}))
-    # attention page per token = 2 × 8 × 128 × 2 = 4096 B; 2,000,000 B needs 16 × cdiv(2e6, 16 × 4096) = 496 tokens
-    assert bd.extra["block_size"] == 496
-    assert bd.extra["kv_page_size_bytes"] == 496 * 4096
+    # state 2,000,000 B at f32 is 1,000,000 B in the bf16 model dtype; attention page per token
+    # 2 × 8 × 128 × 2 = 4096 B, so the block grows to 16 × cdiv(1e6, 16 × 4096) = 256 tokens
+    assert bd.extra["block_size"] == 256
+    assert bd.extra["kv_page_size_bytes"] == 256 * 4096
     assert any("Mamba" in w for w in bd.warnings)
 
 
@@ -296,3 +297,36 @@ def test_version_sweep_given_budget_and_end_to_end(case: dict[str, Any]) -> None
     bd = calculate(plan)
     assert bd.extra["kv_cache_tokens"] == pytest.approx(obs["kv_tokens"], rel=0.05)
     assert bd.extra["activation_peak_bytes"] / GIB == pytest.approx(obs["activation_gib"], abs=0.3)
+
+
+HYBRID = [
+    json.loads(p.read_text()) for p in sorted((Path(__file__).parents[1] / "data" / "vllm" / "hybrid").glob("*.json"))
+]
+
+
+@pytest.mark.parametrize("case", HYBRID, ids=[c["id"] for c in HYBRID])
+def test_mamba_hybrid_real_log(case: dict[str, Any]) -> None:
+    """Qwen3-Next (gated delta-net + full attention), TP2, fp8 KV: block size, tokens and concurrency."""
+    obs, run = case["observed"], case["run"]
+    plan = Plan(
+        model=ModelSpec.model_validate(case["model_spec"]),
+        gpu=GpuSpec(name="NVIDIA L40S", memory_bytes=48 * GIB),
+        gpu_count=run["tensor_parallel_size"],
+        workload=Workload(
+            context=run["max_model_len"], kv_dtype_k=run["kv_cache_dtype"], kv_dtype_v=run["kv_cache_dtype"]
+        ),
+        engine=EngineSettings(
+            name="vllm",
+            version=case["engine_version"],
+            tp=run["tensor_parallel_size"],
+            max_num_batched_tokens=run["max_num_batched_tokens"],
+        ),
+    )
+    lo, hi = int((obs["available_kv_gib"] - 0.005) * GIB), int((obs["available_kv_gib"] + 0.005) * GIB)
+    extra = _extra(plan, lo)
+    assert extra["block_size"] == obs["attention_block_size"]
+    assert extra["kv_cache_groups"] == 4 and extra["kv_group_size"] == 12
+    found = [_extra(plan, b) for b in range(lo, hi, 1 << 20)]
+    assert any(
+        e["kv_cache_tokens"] == obs["kv_tokens"] and e["max_concurrency"] == obs["max_concurrency"] for e in found
+    )

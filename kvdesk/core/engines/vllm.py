@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
+from kvdesk.core.dtypes import kv_type
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts, _fix_rounding, largest_true
 from kvdesk.core.engines.vllm_budget import Budget, batch_defaults, budget, parse_version
 from kvdesk.core.engines.vllm_layout import KvLayout, build_layout, pp_partition
@@ -109,7 +110,10 @@ class VllmEngine(EngineProfile):
             raise InputError("vLLM uses one --kv-cache-dtype for K and V; give --kv-dtype", "kv_dtype")
         if tk.block_values != 1:
             raise InputError(f"vLLM has no '{tk.name}' KV cache (use auto, f16, bf16, f32, fp8, fp8_e5m2)", "kv_dtype")
-        layout = build_layout(tuple(plan.model.layers), e.tp, e.pp, e.block_size, tk, plan.workload.kv_heads_override)
+        state_bytes = kv_type("auto", plan.model.dtype).block_bytes  # mamba cache dtype "auto" = model dtype
+        layout = build_layout(
+            tuple(plan.model.layers), e.tp, e.pp, e.block_size, tk, plan.workload.kv_heads_override, state_bytes
+        )
         mnbt, max_num_seqs = batch_defaults(plan)
         bud = budget(plan, [len(r) for r in pp_partition(plan.model.n_layers, e.pp)], mnbt, max_num_seqs)
         stage_avail = [min(bud.available[s * e.tp : (s + 1) * e.tp]) for s in range(e.pp)]
@@ -139,9 +143,9 @@ class VllmEngine(EngineProfile):
             )
         if "recurrent" in m.kinds():
             warnings.append(
-                "Mamba/linear-attention hybrid: kvdesk grows the attention block to hold one state page "
-                "(HybridAttentionMambaModelConfig) but does not model mamba_cache_mode or the state dtype; "
-                "vLLM's figures may differ"
+                "Mamba/linear-attention hybrid: state pages sized in the model dtype and one page per request "
+                "(mamba_cache_mode none, prefix caching off: checked on Qwen3-Next with vLLM 0.13); with "
+                "mamba_cache_mode align/all (prefix caching on hybrids) vLLM needs more state pages per request"
             )
         if m.native_context and plan.workload.context > m.native_context:
             warnings.append(

@@ -129,7 +129,12 @@ def _attention_spec(g: LayerGroup, tp: int, bs: int, t: KvType, heads_override: 
 
 
 def _layer_specs(
-    layers: tuple[LayerGroup, ...], tp: int, bs: int, t: KvType, heads_override: int | None
+    layers: tuple[LayerGroup, ...],
+    tp: int,
+    bs: int,
+    t: KvType,
+    heads_override: int | None,
+    state_dtype_bytes: int,
 ) -> list[tuple[int, LayerSpec]]:
     specs: list[tuple[int, LayerSpec]] = []
     idx = 0
@@ -142,7 +147,9 @@ def _layer_specs(
                 attn_token = max(attn_token, spec.page_bytes // bs)
                 specs.append((idx, spec))
             elif g.kind == "recurrent":
-                page = -(-int(g.state_bytes or 0) // tp)
+                # ModelSpec gives the state at f32; vLLM keeps it in mamba_cache_dtype / mamba_ssm_cache_dtype,
+                # "auto" = the model dtype (vllm/config/cache.py), split over TP ranks with the heads.
+                page = -(-int(g.state_bytes or 0) * state_dtype_bytes // (4 * tp))
                 mamba_pages.append(page)
                 specs.append((idx, LayerSpec("mamba", 1 << 30, page)))
             idx += 1
@@ -229,11 +236,12 @@ def build_layout(
     block_size: int,
     kv: KvType,
     heads_override: int | None,
+    state_dtype_bytes: int = 4,
 ) -> KvLayout:
     n_layers = sum(g.count for g in layers)
     if pp > n_layers:
         raise InputError(f"pp {pp} is more than the model's {n_layers} layers", "pp")
-    specs = _layer_specs(layers, tp, block_size, kv, heads_override)
+    specs = _layer_specs(layers, tp, block_size, kv, heads_override, state_dtype_bytes)
     ranks = [set(r) for r in pp_partition(n_layers, pp)]
     rank_layers = tuple(tuple(i for i, _ in specs if i in r) for r in ranks)
     if not specs:
