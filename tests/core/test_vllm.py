@@ -330,3 +330,11 @@ def test_mamba_hybrid_real_log(case: dict[str, Any]) -> None:
     assert any(
         e["kv_cache_tokens"] == obs["kv_tokens"] and e["max_concurrency"] == obs["max_concurrency"] for e in found
     )
+
+
+def test_not_fitting_says_why() -> None:
+    plan = _simple(kv_cache_memory=GIB).with_workload(context=8192)
+    many = calculate(plan.with_workload(batch=100))
+    assert not many.fits and any("holds" in w and "not 100" in w for w in many.warnings)
+    huge = calculate(plan.with_workload(context=131072, batch=1))
+    assert not huge.fits and any("would not start" in w for w in huge.warnings)

@@ -233,7 +233,20 @@ class VllmEngine(EngineProfile):
         w = plan.workload
         # no device spills (so the pool fits beside weights and overhead), blocks exist, and the
         # pool holds `batch` requests of max_model_len = ctx
-        bd.fits = bd.fits and st.num_blocks > 0 and float(st.concurrency(w.context)) >= w.batch
+        conc = float(st.concurrency(w.context))
+        bd.fits = bd.fits and st.num_blocks > 0 and conc >= w.batch
+        if st.num_blocks == 0:
+            bd.warnings.append("vLLM would not start: no memory left for KV cache blocks after weights and profiling")
+        elif conc < 1:
+            bd.warnings.append(
+                f"vLLM would not start: one request of max_model_len {w.context:,} needs more KV cache than the "
+                f"{st.tokens:,}-token pool (max concurrency {conc:.2f})"
+            )
+        elif conc < w.batch:
+            bd.warnings.append(
+                f"vLLM's KV pool holds {conc:.2f} requests of {w.context:,} tokens, not {w.batch}; "
+                "the rest wait in the queue (or are preempted)"
+            )
         bd.kv_bytes_per_token = round(st.layout.token_bytes_full * plan.engine.tp)
         return bd
 
