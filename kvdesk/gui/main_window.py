@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(self.form.sizeHint().width() + 24)
+        scroll.setMinimumWidth(min(self.form.sizeHint().width() + 24, 340))
         right = QWidget()
         column = QVBoxLayout(right)
         column.setContentsMargins(6, 6, 6, 6)

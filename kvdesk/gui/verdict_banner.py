@@ -57,6 +57,8 @@ class VerdictBanner(QFrame):
         self.headline.setFont(font)
         self.limits = QLabel()
         self.limits.setObjectName("VerdictLimits")
+        self.limits.setWordWrap(True)
+        self.headline.setWordWrap(True)
         self.message = QLabel()
         self.message.setObjectName("VerdictMessage")
         self.message.setWordWrap(True)

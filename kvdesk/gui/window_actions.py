@@ -143,16 +143,27 @@ class WindowActions(QObject):
 
 
 def save_chart(chart: object, path: Path, fmt: str) -> bool:
-    """PNG: the widget as drawn (device pixels); SVG: pyqtgraph's vector export of the plot."""
+    """PNG: the plot as drawn (device pixels); SVG: the plot painted as vectors by QSvgGenerator.
+
+    (pyqtgraph's own SVGExporter fails on bar charts with a pen-less legend sample in 0.14.)
+    """
     plot = getattr(chart, "plot", None)
     if plot is None:
         return False
     if fmt == "png":
         return bool(plot.grab().save(str(path), "PNG"))
-    from pyqtgraph.exporters import SVGExporter
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
 
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(plot.size())
+    generator.setViewBox(QRect(0, 0, plot.width(), plot.height()))
+    generator.setTitle("kvdesk memory chart")
+    painter = QPainter(generator)
     try:
-        SVGExporter(plot.getPlotItem()).export(str(path))
-    except OSError:
-        return False
-    return path.exists()
+        plot.render(painter)
+    finally:
+        painter.end()
+    return path.exists() and path.stat().st_size > 0
