@@ -71,7 +71,7 @@ def test_open_bad_file_keeps_plan_and_says_why(window: Any, dialogs: Dialogs, tm
     dialogs.open_path = str(bad)
     trigger(window, "open")
     assert window.model.plan == before
-    kind, title, text = dialogs.shown[-1]
+    kind, _title, text = dialogs.shown[-1]
     assert kind == "warning" and "broken.kvplan" in text and "unchanged" in text
 
 
