@@ -8,6 +8,7 @@ type sizes from ggml/src/ggml.c ``type_traits`` (block_q8_0 = 2 + 32 bytes, bloc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
 
 from kvdesk.core.errors import InputError
@@ -75,6 +76,7 @@ def normalize_dtype_name(name: str) -> str:
     return KV_TYPE_ALIASES.get(key, key)
 
 
+@lru_cache(maxsize=256)
 def kv_type(name: str, model_dtype: str = "bf16") -> KvType:
     """Resolve a KV dtype name; ``auto`` means the model's own dtype (vLLM ``--kv-cache-dtype auto``)."""
     key = normalize_dtype_name(name)

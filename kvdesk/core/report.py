@@ -5,15 +5,11 @@ from __future__ import annotations
 from kvdesk.core.breakdown import Breakdown
 from kvdesk.core.plan import Plan
 from kvdesk.core.units import format_bytes, format_tokens
+from kvdesk.core.verdict import verdict
 
 
 def verdict_line(bd: Breakdown) -> str:
-    if not bd.fits:
-        return f"SPILLS {format_bytes(bd.spill_bytes)} to system RAM — decode ~{bd.spill_slowdown:.1f}× slower"
-    headroom = bd.headroom_bytes
-    if bd.budget_bytes and headroom < 0.05 * bd.budget_bytes:
-        return f"TIGHT — fits with {format_bytes(headroom)} headroom (under 5 %)"
-    return f"FITS — {format_bytes(headroom)} headroom"
+    return verdict(bd).headline
 
 
 def summary_text(plan: Plan, bd: Breakdown) -> str:
