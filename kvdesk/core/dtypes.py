@@ -8,8 +8,8 @@ type sizes from ggml/src/ggml.c ``type_traits`` (block_q8_0 = 2 + 32 bytes, bloc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 
 from kvdesk.core.errors import InputError
 
