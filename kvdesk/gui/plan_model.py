@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from kvdesk.core.breakdown import Breakdown
 from kvdesk.core.calculator import calculate
 from kvdesk.core.errors import KvdeskError, describe_validation_error
-from kvdesk.core.plan import Plan
+from kvdesk.core.plan import EngineSettings, Plan, Workload
 
 _HISTORY = 200
 # What a failed recompute may raise: bad values (InputError is a ValueError), an unknown engine
@@ -101,8 +101,9 @@ class PlanModel(QObject):
         return True
 
     def update_workload(self, **changes: object) -> bool:
-        try:
-            plan = self._plan.with_workload(**changes)
+        try:  # validated: Plan.with_workload (model_copy) would not check the values
+            work = Workload.model_validate({**self._plan.workload.model_dump(), **changes})
+            plan = self._plan.model_copy(update={"workload": work})
         except ValueError as exc:
             self._reject(describe_error(exc))
             return False
@@ -110,7 +111,8 @@ class PlanModel(QObject):
 
     def update_engine(self, **changes: object) -> bool:
         try:
-            plan = self._plan.with_engine(**changes)
+            engine = EngineSettings.model_validate({**self._plan.engine.model_dump(), **changes})
+            plan = self._plan.model_copy(update={"engine": engine})
         except ValueError as exc:
             self._reject(describe_error(exc))
             return False
