@@ -192,3 +192,15 @@ def test_go_engine_sizes_never_shrink_with_more_context_or_slots() -> None:
         assert np.all(np.diff(eng.cache(p, ctx, slots).total) >= 0)
     grid = eng.cache(p, ctx[:, None], np.arange(1, 6)[None, :]).total
     assert np.all(np.diff(grid, axis=1) >= 0)
+
+
+def test_fp8_cache_type_is_refused_like_llama_server() -> None:
+    import pytest as _pytest
+
+    from kvdesk.core.calculator import calculate
+    from kvdesk.core.defaults import default_plan
+    from kvdesk.core.errors import InputError
+
+    plan = default_plan().with_engine(name="ollama").with_workload(kv_dtype_k="fp8", kv_dtype_v="fp8")
+    with _pytest.raises(InputError, match="fp8"):
+        calculate(plan)

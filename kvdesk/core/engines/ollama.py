@@ -204,6 +204,9 @@ class OllamaEngine(LlamaCppEngine):
                 f"kv_dtype: Ollama sets one OLLAMA_KV_CACHE_TYPE for K and V (got K {k}, V {v})", field="kv_dtype"
             )
         if not legacy_runner(plan.engine.version):
+            if k.startswith("fp8"):  # llama-server's --cache-type-k has no fp8 (common/arg.cpp kv_cache_types)
+                msg = f"kv_dtype: Ollama (llama.cpp) has no {k} cache type (use f16, q8_0, q4_0)"
+                raise InputError(msg, "kv_dtype")
             return k  # v0.30+: passed to llama-server as --cache-type-k/-v
         if k not in LEGACY_KV_TYPES:
             return "f16"  # llm/server.go: "unsupported OLLAMA_KV_CACHE_TYPE" -> default f16
