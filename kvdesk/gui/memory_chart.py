@@ -24,6 +24,8 @@ SEGMENTS: tuple[tuple[str, str], ...] = (
     ("free", "Free"),
 )
 BAR_WIDTH = 0.6
+HEADROOM, HEADROOM_MIN = 1.3, 1.2  # y-axis top over the tallest bar: room for total labels and the legend
+BUDGET_HALF = BAR_WIDTH / 2 + 0.12  # the budget line sticks out this far on each side of a bar
 MAX_LABELLED_DEVICES = 8
 
 
@@ -46,15 +48,25 @@ def segment_bytes(bd: Breakdown) -> dict[str, np.ndarray]:
     }
 
 
-def _spread(labels: list[tuple[float, float, str]], gap: float) -> list[tuple[float, float, str]]:
+Label = tuple[float, float, str, str]  # x, y, text, colour
+
+
+def _spread(labels: list[Label], gap: float) -> list[Label]:
     """Push labels of one bar apart vertically so that none overlaps the one below it."""
-    out: list[tuple[float, float, str]] = []
+    out: list[Label] = []
     floor = -np.inf
-    for x, y, text in sorted(labels, key=lambda t: t[1]):
+    for x, y, text, color in sorted(labels, key=lambda t: t[1]):
         y = max(y, floor + gap)
-        out.append((x, y, text))
+        out.append((x, y, text, color))
         floor = y
     return out
+
+
+def text_on(background: str) -> str:
+    """Black or white, whichever reads better on ``background`` (relative luminance)."""
+    c = QColor(background)
+    luminance = 0.2126 * c.redF() + 0.7152 * c.greenF() + 0.0722 * c.blueF()
+    return "#000000" if luminance > 0.5 else "#ffffff"
 
 
 class _PaintCounter(QObject):
@@ -95,7 +107,7 @@ class MemoryChart(QWidget):
             self.bars[key] = bar
         self.budget_line = pg.PlotDataItem(connect="pairs", name="Budget")
         item.addItem(self.budget_line)
-        self.budget_label = pg.TextItem(anchor=(0, 1))
+        self.budget_label = pg.TextItem(anchor=(1, 0.5))
         item.addItem(self.budget_label)
         self.labels: list[pg.TextItem] = []
         self.total_labels: list[pg.TextItem] = []
@@ -145,8 +157,6 @@ class MemoryChart(QWidget):
                 bar.setOpts(brush=getattr(colors, key if key != "kv" else "k_cache"), pen=edge)
         self.budget_line.setPen(pg.mkPen(colors.budget, width=2, style=Qt.PenStyle.DashLine))
         self.budget_label.setColor(colors.foreground)
-        for label in self.labels + self.total_labels:
-            label.setColor(colors.foreground)
         self.legend.setLabelTextColor(colors.foreground)
         for _sample, label in self.legend.items:
             label.setText(label.text)  # LabelItem re-renders its colour only on setText
@@ -164,7 +174,7 @@ class MemoryChart(QWidget):
             self.bars[key].setOpts(x=x, y0=bottom.copy(), height=g[key], width=BAR_WIDTH)
             bottom = bottom + g[key]
         self.bars["spill"].setOpts(x=x, y0=g["budget"], height=g["spill"], width=BAR_WIDTH)
-        half = BAR_WIDTH / 2 + 0.12
+        half = BUDGET_HALF
         budget_key = tuple(g["budget"].tolist())
         if budget_key != self._budget_key:
             self._budget_key = budget_key
@@ -177,44 +187,49 @@ class MemoryChart(QWidget):
             step = max(1, n // 16)
             self.plot.getPlotItem().getAxis("bottom").setTicks([names[::step]])
         self.budget_label.setText(f"budget {g['budget'][0]:.1f} GiB" if n else "")
-        self.budget_label.setPos(-half, float(g["budget"][0]) if n else 0)
+        self.budget_label.setPos(-half - 0.01, float(g["budget"][0]) if n else 0)
         self._label(g, top)
 
     def _set_range(self, n: int, top: float) -> None:
         """Rescale only when the bars outgrow the view or shrink well inside it (no jitter while typing)."""
         y_top = self._range[1] if self._range else 0.0
-        if self._range and self._range[0] == n and top * 1.08 <= y_top <= top * 1.6:
+        if self._range and self._range[0] == n and top * HEADROOM_MIN <= y_top <= top * 1.6:
             return
-        self._range = (n, top * 1.25)
+        self._range = (n, top * HEADROOM)
         x_hi = n - 1 + (1.1 if n == 1 else 0.6)
-        self.plot.getPlotItem().setRange(xRange=(-0.7 if n == 1 else -0.6, x_hi), yRange=(0, top * 1.25), padding=0)
+        x_lo = -1.0 if n == 1 else -0.85
+        self.plot.getPlotItem().setRange(xRange=(x_lo, x_hi), yRange=(0, top * HEADROOM), padding=0)
 
     def _label(self, g: dict[str, np.ndarray], top: float) -> None:
         """Value labels: beside the bar with names for one or two devices, inside tall segments otherwise."""
         n_all = len(g["budget"])
         n = min(n_all, MAX_LABELLED_DEVICES)
         beside = n_all == 1
-        texts: list[tuple[float, float, str]] = []
-        totals: list[tuple[float, float, str]] = []
+        texts: list[Label] = []
+        totals: list[Label] = []
         names = dict(SEGMENTS)
+        colors = self._colors or theme_manager().colors
+        fg = colors.foreground
+        inside = {"weights": text_on(colors.weights), "kv": text_on(colors.k_cache),
+                  "overhead": text_on(colors.overhead)}
         for i in range(n):
             y = 0.0
-            column: list[tuple[float, float, str]] = []
+            column: list[Label] = []
             for key, _ in SEGMENTS[:3]:
                 h = float(g[key][i])
                 if beside and h > 0:
-                    column.append((i + BAR_WIDTH / 2 + 0.03, y + h / 2, f"{names[key]} {h:.2f} GiB"))
+                    column.append((i + BUDGET_HALF + 0.03, y + h / 2, f"{names[key]} {h:.2f} GiB", fg))
                 elif h > 0.06 * top:
-                    column.append((i, y + h / 2, f"{h:.2f}"))
+                    column.append((i, y + h / 2, f"{h:.2f}", inside[key]))
                 y += h
             texts += _spread(column, 0.04 * top)
             spill = float(g["spill"][i])
             head = f"used {g['total'][i]:.2f} GiB" + (f" — spill {spill:.2f}" if spill > 0 else "")
-            totals.append((i, max(y, float(g["budget"][i])), head))
+            totals.append((i, max(y, float(g["budget"][i])), head, fg))
         self._place(self.labels, texts, anchor=(0.0 if beside else 0.5, 0.5), bold=False)
         self._place(self.total_labels, totals, anchor=(0.5, 1.0), bold=True)
 
-    def _place(self, pool: list[pg.TextItem], items: list[tuple[float, float, str]], anchor: tuple[float, float],
+    def _place(self, pool: list[pg.TextItem], items: list[Label], anchor: tuple[float, float],
                bold: bool) -> None:
         colors = self._colors or theme_manager().colors
         while len(pool) < len(items):
@@ -225,9 +240,10 @@ class MemoryChart(QWidget):
                 label.setFont(font)
             self.plot.getPlotItem().addItem(label)
             pool.append(label)
-        for label, (x, y, text) in zip(pool, items, strict=False):
+        for label, (x, y, text, color) in zip(pool, items, strict=False):
             if label.anchor != pg.Point(anchor):
                 label.setAnchor(anchor)
+            label.setColor(color)
             label.setText(text)
             label.setPos(x, y)
             label.setVisible(True)

@@ -188,3 +188,14 @@ def test_model_picker_replaces_model_and_resets_override(qtbot: Any, window: Any
     assert plan.origin.preset_id == others[0]
     assert plan.workload.kv_heads_override is None
     assert_chart_matches_core(window)
+
+
+def test_every_control_has_a_tooltip(window: Any) -> None:
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox
+
+    controls = [w for kind in (QAbstractSpinBox, QComboBox, QAbstractButton)
+                for w in window.form.findChildren(kind)]
+    assert len(controls) >= 20
+    missing = [f"{type(w).__name__} {w.objectName() or getattr(w, 'text', lambda: '')()}"
+               for w in controls if not w.toolTip().strip() and not (w.parent() and w.parent().toolTip())]
+    assert missing == []
