@@ -55,6 +55,13 @@ def sweep_dtypes(plan: Plan) -> list[str]:
     return [current, *names]
 
 
+def _mix(color: str, background: str, weight: float = 0.7) -> tuple[int, int, int, int]:
+    """``color`` toned down towards the background, so a large map does not glare."""
+    a, b = pg.mkColor(color), pg.mkColor(background)
+    mixed = [round(weight * x + (1 - weight) * y) for x, y in zip(a.getRgb()[:3], b.getRgb()[:3], strict=True)]
+    return mixed[0], mixed[1], mixed[2], 255
+
+
 def _log2_ticks(contexts: npt.NDArray[np.int64]) -> list[tuple[float, str]]:
     lo, hi = int(np.floor(np.log2(contexts[0]))), int(np.ceil(np.log2(contexts[-1])))
     return [(float(e), format_tokens(1 << e)) for e in range(lo, hi + 1)]
@@ -124,8 +131,9 @@ class SweepTab(QWidget):
         self._draw_curves(result, plan)
         self._draw_map(current, plan)
         self.status.setText(
-            f"{len(contexts)} contexts × {len(batches)} concurrency levels × {len(dtypes)} KV types. "
-            f"Marker: this plan ({format_tokens(plan.workload.context)}, {plan.workload.batch} seq)."
+            f"Map: green fits · amber under 5 % headroom · red spills to system RAM. Curves stop at "
+            f"{int(batches[-1])} sequences. Marker: this plan ({format_tokens(plan.workload.context)}, "
+            f"{plan.workload.batch} seq); {len(contexts)} contexts × {len(batches)} levels × {len(dtypes)} KV types."
         )
 
     def _apply_colors(self) -> None:
@@ -170,7 +178,7 @@ class SweepTab(QWidget):
         total = current.total_bytes[0]
         budget = float(current.budget_bytes)
         state = np.where(total > budget, 2, np.where(total > 0.95 * budget, 1, 0)).astype(np.uint8)
-        lut = np.array([pg.mkColor(c).getRgb() for c in (colors.fits, colors.tight, colors.spills)], dtype=np.uint8)
+        lut = np.array([_mix(c, colors.background) for c in (colors.fits, colors.tight, colors.spills)], dtype=np.uint8)
         self.image.setImage(state.T, lut=lut, levels=(0, 2), autoLevels=False)
         x = np.log2(current.contexts.astype(np.float64))
         b = current.batches
