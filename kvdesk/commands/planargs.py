@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kvdesk.core.catalog import find_gpu, find_model
+from kvdesk.core.catalog import find_gpu, find_model, origin_for
 from kvdesk.core.dtypes import KV_DTYPE_CHOICES
 from kvdesk.core.errors import InputError
 from kvdesk.core.gpu import GpuSpec, custom_gpu
@@ -72,7 +72,7 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
 def _model_from_args(args: argparse.Namespace) -> tuple[ModelSpec, ModelOrigin]:
     if args.model:
         entry = find_model(args.model)
-        return entry.to_spec(), ModelOrigin(preset_id=entry.id)
+        return entry.to_spec(), origin_for(entry)
     if args.hf_config:
         from kvdesk.core.importers.hf_config import import_hf_config
 

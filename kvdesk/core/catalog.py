@@ -17,19 +17,31 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kvdesk.core.errors import InputError, describe_validation_error
 from kvdesk.core.gpu import GpuSpec
 from kvdesk.core.model import ModelSpec
+from kvdesk.core.plan import ModelOrigin
 from kvdesk.core.resources import presets_dir
 from kvdesk.core.settings import config_dir
 
 CATALOG_FORMAT_VERSION = 1
 _ID = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _MAX_USER_FILE = 8 << 20
+_HF_REPO = Field(None, min_length=3, max_length=200, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_ENTRY_ONLY = {"id", "hf_repo"}
 
 
 class ModelEntry(ModelSpec):
+    """A catalogue model: the spec plus its id and (optional) Hugging Face repo, e.g.
+    ``meta-llama/Llama-3.1-8B-Instruct``, which plans built from it carry in ``ModelOrigin.hf_repo``."""
+
     id: str = _ID
+    hf_repo: str | None = _HF_REPO
 
     def to_spec(self) -> ModelSpec:
-        return ModelSpec.model_validate(self.model_dump(exclude={"id"}))
+        return ModelSpec.model_validate(self.model_dump(exclude=_ENTRY_ONLY))
+
+
+def origin_for(entry: ModelEntry) -> ModelOrigin:
+    """The ``Plan.origin`` of a plan built from catalogue ``entry`` (preset id + HF repo)."""
+    return ModelOrigin(preset_id=entry.id, hf_repo=entry.hf_repo)
 
 
 class GpuEntry(GpuSpec):
@@ -165,10 +177,10 @@ def save_user_gpu(entry: GpuEntry) -> Path:
     return path
 
 
-def model_entry(entry_id: str, spec: ModelSpec) -> ModelEntry:
+def model_entry(entry_id: str, spec: ModelSpec, hf_repo: str | None = None) -> ModelEntry:
     """A catalogue entry for ``spec`` (e.g. an imported model) under ``entry_id``."""
     try:
-        return ModelEntry.model_validate({**spec.model_dump(), "id": entry_id})
+        return ModelEntry.model_validate({**spec.model_dump(), "id": entry_id, "hf_repo": hf_repo})
     except ValidationError as exc:
         raise InputError(f"model id '{entry_id}': {describe_validation_error(exc)}", field="id") from None
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kvdesk.core.catalog import find_gpu, find_model
-from kvdesk.core.plan import EngineSettings, ModelOrigin, Plan, Workload
+from kvdesk.core.catalog import find_gpu, find_model, origin_for
+from kvdesk.core.plan import EngineSettings, Plan, Workload
 
 DEFAULT_MODEL_ID = "llama-3.1-8b"
 DEFAULT_GPU_ID = "rtx-4090"
@@ -14,7 +14,7 @@ def default_plan() -> Plan:
     gpu = find_gpu(DEFAULT_GPU_ID)
     return Plan(
         model=model.to_spec(),
-        origin=ModelOrigin(preset_id=model.id),
+        origin=origin_for(model),
         gpu=gpu.to_spec(),
         gpu_preset_id=gpu.id,
         workload=Workload(context=8192, batch=1),

@@ -76,14 +76,53 @@ def test_entries_match_the_configs_they_name() -> None:
     checked = 0
     for m in catalog.shipped_models():
         found = re.search(r"tests/data/configs/([\w.-]+\.json)", m.source)
-        if not found or "same architecture" in (m.notes or "") or "120b" in (m.notes or ""):
+        if not found:
             continue
         imported = import_hf_config(CONFIGS / found.group(1)).model
         assert m.layers == imported.layers, m.id
         assert m.params_total == imported.params_total, m.id
         assert m.native_context == imported.native_context, m.id
         checked += 1
-    assert checked >= 20
+    assert checked >= 35
+
+
+def test_no_entry_is_typed_in_from_memory() -> None:
+    """Each entry names its checked-in config, or says plainly that it was not verified against one."""
+    for m in catalog.shipped_models():
+        assert "transcribed" not in m.source, m.id
+        copy = re.search(r"tests/data/configs/([\w.-]+\.json)", m.source)
+        assert (copy and (CONFIGS / copy.group(1)).is_file()) or "not verified against a config file" in m.source, m.id
+
+
+def test_every_preset_names_its_hugging_face_repo() -> None:
+    sources = json.loads((CONFIGS / "SOURCES.json").read_text())
+    for m in catalog.shipped_models():
+        assert m.hf_repo and m.hf_repo.count("/") == 1, m.id
+        copy = re.search(r"tests/data/configs/([\w.-]+\.json)", m.source)
+        if copy and m.id != "llama-3.1-405b":  # 405B: the base model's config, the Instruct repo
+            assert sources[copy.group(1)]["hf_repo"] == m.hf_repo, m.id
+
+
+def test_plans_from_presets_carry_the_repo() -> None:
+    from kvdesk.core.defaults import default_plan
+    from kvdesk.core.export import vllm_command
+
+    entry = catalog.find_model("qwen3-32b")
+    origin = catalog.origin_for(entry)
+    assert (origin.preset_id, origin.hf_repo) == ("qwen3-32b", "Qwen/Qwen3-32B")
+    assert "hf_repo" not in entry.to_spec().model_dump()  # ModelSpec (plan-file schema) is unchanged
+    plan = default_plan()
+    assert plan.origin.hf_repo == "meta-llama/Llama-3.1-8B-Instruct"
+    plan = plan.model_copy(update={"engine": plan.engine.model_copy(update={"name": "vllm"})})
+    command = vllm_command(plan)
+    assert "meta-llama/Llama-3.1-8B-Instruct" in command and "MODEL" not in command
+
+
+@pytest.mark.parametrize("repo", ["no-slash", "a/b/c", "/lead", "a b/c"])
+def test_bad_hf_repo_refused(repo: str) -> None:
+    spec = catalog.find_model("qwen3-8b").to_spec()
+    with pytest.raises(InputError, match="hf_repo"):
+        catalog.model_entry("my-qwen", spec, hf_repo=repo)
 
 
 def test_hand_checked_kv_sizes() -> None:
