@@ -65,6 +65,7 @@ def _install_crash_safety(window: MainWindow) -> object:
     recovered = offer_recovery(window)
     if recovered is not None:
         window.model.set_plan(recovered.plan)  # unsaved again: the title shows it, closing asks
+    window.start_autosave()
     keep_work = getattr(window.autosave, "save_now", None)
     return install_exception_hook(keep_work, window)
 

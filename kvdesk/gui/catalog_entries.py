@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kvdesk.core.catalog import GpuEntry, ModelEntry
 from kvdesk.core.errors import KvdeskError
 from kvdesk.core.gpu import GpuSpec
 from kvdesk.core.model import ModelSpec
@@ -19,15 +20,24 @@ GIB = 1 << 30
 @dataclass(frozen=True)
 class ModelChoice:
     id: str
-    spec: ModelSpec
+    entry: ModelEntry
     picker: PickerEntry
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The plain spec (built only when picked: start-up lists ~50 entries)."""
+        return self.entry.to_spec()
 
 
 @dataclass(frozen=True)
 class GpuChoice:
     id: str
-    spec: GpuSpec
+    entry: GpuEntry
     picker: PickerEntry
+
+    @property
+    def spec(self) -> GpuSpec:
+        return self.entry.to_spec()
 
 
 def _params(n: int) -> str:
@@ -54,9 +64,8 @@ def model_entries() -> list[ModelChoice]:
         entries = list(catalog.shipped_models())
     out = []
     for e in sorted(entries, key=lambda e: (e.family or "Other", e.params_total, e.name)):
-        spec = e.to_spec()
-        tip = f"{e.id}: {spec.n_layers} layers, native context {spec.native_context:,} tokens"
-        out.append(ModelChoice(e.id, spec, PickerEntry(e.id, model_label(spec), e.family or "Other", tip)))
+        tip = f"{e.id}: {e.n_layers} layers, native context {e.native_context:,} tokens"
+        out.append(ModelChoice(e.id, e, PickerEntry(e.id, model_label(e), e.family or "Other", tip)))
     return out
 
 
@@ -70,7 +79,6 @@ def gpu_entries() -> list[GpuChoice]:
     order = list(VENDORS)
     out = []
     for e in sorted(entries, key=lambda e: (order.index(e.vendor), -e.memory_bytes, e.name)):
-        spec = e.to_spec()
-        tip = f"{e.id}: {spec.bandwidth_bytes_per_s / 1e9:.0f} GB/s" + (f" — {e.note}" if e.note else "")
-        out.append(GpuChoice(e.id, spec, PickerEntry(e.id, gpu_label(spec), VENDORS[e.vendor], tip)))
+        tip = f"{e.id}: {e.bandwidth_bytes_per_s / 1e9:.0f} GB/s" + (f" — {e.note}" if e.note else "")
+        out.append(GpuChoice(e.id, e, PickerEntry(e.id, gpu_label(e), VENDORS[e.vendor], tip)))
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, Qt
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -57,7 +57,8 @@ class MainWindow(QMainWindow):
         self.model.error_changed.connect(self._show_error)
         self.form.import_requested.connect(self.docs.import_dialog)
         self.setAcceptDrops(True)
-        self.autosave = self._autosave()
+        self.autosave: object | None = None
+        QTimer.singleShot(0, self.start_autosave)  # after the first paint: not needed to show the window
         self._update_title()
         self._restore_geometry()
 
@@ -93,12 +94,14 @@ class MainWindow(QMainWindow):
         """The real widget of a lazy tab (built if needed)."""
         return self.lazy[key].build()
 
-    def _autosave(self) -> object | None:
+    def start_autosave(self) -> None:
+        if self.autosave is not None:
+            return
         try:
             from kvdesk.gui.autosave_prompt import AutosaveBinding
         except ImportError:
-            return None
-        return AutosaveBinding(self.model)
+            return
+        self.autosave = AutosaveBinding(self.model)
 
     # -- documents ------------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> bool:
