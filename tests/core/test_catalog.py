@@ -75,7 +75,7 @@ def test_entries_match_the_configs_they_name() -> None:
     """Catalogue layers and parameter counts equal a fresh import of the checked-in config."""
     checked = 0
     for m in catalog.shipped_models():
-        found = re.search(r"tests/data/configs/([\w.-]+\.json)", m.source)
+        found = re.search(r"\(copy in tests/data/configs/([\w.-]+\.json)", m.source)
         if not found:
             continue
         imported = import_hf_config(CONFIGS / found.group(1)).model
@@ -90,15 +90,28 @@ def test_no_entry_is_typed_in_from_memory() -> None:
     """Each entry names its checked-in config, or says plainly that it was not verified against one."""
     for m in catalog.shipped_models():
         assert "transcribed" not in m.source, m.id
-        copy = re.search(r"tests/data/configs/([\w.-]+\.json)", m.source)
+        copy = re.search(r"\(copy in tests/data/configs/([\w.-]+\.json)", m.source)
         assert (copy and (CONFIGS / copy.group(1)).is_file()) or "not verified against a config file" in m.source, m.id
+
+
+def test_same_architecture_cross_checks_hold() -> None:
+    """Entries checked against a sibling's real config (e.g. the base model's) match its layers and size."""
+    checked = 0
+    for m in catalog.shipped_models():
+        found = re.search(r"same architecture as the base model's config: tests/data/configs/([\w.-]+\.json)", m.notes)
+        if found:
+            sibling = import_hf_config(CONFIGS / found.group(1)).model
+            assert (m.layers, m.params_total, m.hidden_size, m.vocab_size) == (
+                sibling.layers, sibling.params_total, sibling.hidden_size, sibling.vocab_size), m.id
+            checked += 1
+    assert checked >= 1
 
 
 def test_every_preset_names_its_hugging_face_repo() -> None:
     sources = json.loads((CONFIGS / "SOURCES.json").read_text())
     for m in catalog.shipped_models():
         assert m.hf_repo and m.hf_repo.count("/") == 1, m.id
-        copy = re.search(r"tests/data/configs/([\w.-]+\.json)", m.source)
+        copy = re.search(r"\(copy in tests/data/configs/([\w.-]+\.json)", m.source)
         if copy and m.id != "llama-3.1-405b":  # 405B: the base model's config, the Instruct repo
             assert sources[copy.group(1)]["hf_repo"] == m.hf_repo, m.id
 
