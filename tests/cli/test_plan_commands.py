@@ -44,7 +44,7 @@ def test_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     path = _saved(tmp_path, capsys)
     assert _run(capsys, "check", str(path))[0] == 0
     code, out, _ = _run(capsys, "check", str(path), "--vram-gib", "8")
-    assert code == 1 and "SPILLS" in out
+    assert code == 1 and "Spills" in out
     code, _, _ = _run(capsys, "check", str(path), "--gpu", "h100-sxm-80gb")
     assert code == 0
     code, out, _ = _run(capsys, "check", str(path), "--vram-gib", "8", "--json")
