@@ -151,11 +151,14 @@ class DocumentController(QObject):
         return bool(answer == buttons.Discard)
 
     # -- import ---------------------------------------------------------------------------------
-    def import_dialog(self) -> bool:
-        path, _ = QFileDialog.getOpenFileName(
-            self.window, "Import model", self._start_dir(),
-            "Model config or GGUF (config.json *.json *.gguf);;All files (*)",
-        )
+    def import_dialog(self, folder: bool = False) -> bool:
+        if folder:
+            path = QFileDialog.getExistingDirectory(self.window, "Import model folder", self._start_dir())
+        else:
+            path, _ = QFileDialog.getOpenFileName(
+                self.window, "Import model", self._start_dir(),
+                "Model config or GGUF (config.json *.json *.gguf);;All files (*)",
+            )
         return bool(path) and self.import_model(Path(path))
 
     def import_model(self, path: Path) -> bool:

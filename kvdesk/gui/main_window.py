@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, Qt
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
         self.form.import_requested.connect(self.docs.import_dialog)
         self.setAcceptDrops(True)
         self.autosave: object | None = None
-        QTimer.singleShot(0, self.start_autosave)  # after the first paint: not needed to show the window
+        self.start_autosave()  # at once: edits made before the event loop runs must be autosaved too
         self._update_title()
         self._restore_geometry()
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSpinBox,
     QToolButton,
@@ -46,7 +47,7 @@ def _kv_combo(tip: str) -> QComboBox:
 
 
 class PlanForm(QWidget):
-    import_requested = Signal()
+    import_requested = Signal(bool)  # True: a model folder, False: a config.json / GGUF file
 
     def __init__(self, model: PlanModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,8 +75,16 @@ class PlanForm(QWidget):
     def _build_model_box(self) -> None:
         self.model_picker = SearchPicker()
         self.model_picker.setToolTip("The model to run. Type to search; grouped by family with parameters and size.")
-        self.import_button = QPushButton("Import…")
-        self.import_button.setToolTip("Read a model from a Hugging Face config.json, a GGUF file or a model folder.")
+        self.import_button = QToolButton()
+        self.import_button.setText("Import…")
+        self.import_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.import_button.setToolTip("Read a model from a Hugging Face config.json, a GGUF file or a model folder "
+                                      "(the arrow offers the folder).")
+        menu = QMenu(self.import_button)
+        menu.addAction("config.json or GGUF file…").triggered.connect(lambda: self.import_requested.emit(False))
+        menu.addAction("Model folder (config.json + safetensors)…").triggered.connect(
+            lambda: self.import_requested.emit(True))
+        self.import_button.setMenu(menu)
         self.model_info = QLabel()
         self.model_info.setWordWrap(True)
         self.model_info.setToolTip("Layers, KV heads and head size of the model as kvdesk reads them.")
@@ -159,7 +168,7 @@ class PlanForm(QWidget):
         m = self.model
         self.model_picker.picked.connect(self._pick_model)
         self.gpu_picker.picked.connect(self._pick_gpu)
-        self.import_button.clicked.connect(self.import_requested)
+        self.import_button.clicked.connect(lambda: self.import_requested.emit(False))
         self.gpu_count.valueChanged.connect(lambda n: m.update(gpu_count=n))
         self.context.valueChanged.connect(lambda v: m.update_workload(context=v))
         self.batch.valueChanged.connect(lambda v: m.update_workload(batch=v))

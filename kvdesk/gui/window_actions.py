@@ -59,7 +59,9 @@ class WindowActions(QObject):
         self._add(menu, "open", "&Open…", d.open_dialog, Std.Open, "Open a .kvplan, config.json or GGUF file")
         self.recent_menu = menu.addMenu("Open &Recent")
         self._add(menu, "import", "&Import Model…", d.import_dialog, "Ctrl+I",
-                  "Read a model from a Hugging Face config.json, a GGUF file or a model folder")
+                  "Read a model from a Hugging Face config.json or a GGUF file")
+        self._add(menu, "import_folder", "Import Model &Folder…", lambda: d.import_dialog(folder=True), None,
+                  "Read a model from a folder holding config.json (and safetensors for the exact size)")
         menu.addSeparator()
         self._add(menu, "save", "&Save", d.save, Std.Save, "Save the plan")
         self._add(menu, "save_as", "Save &As…", d.save_as, Std.SaveAs, "Save the plan under a new name")

@@ -22,6 +22,7 @@ class Dialogs:
     question_answer: QMessageBox.StandardButton = QMessageBox.StandardButton.Discard
     open_path: str = ""
     save_path: str = ""
+    folder_path: str = ""
     shown: list[tuple[str, str, str]] = field(default_factory=list)
 
     def kinds(self) -> list[str]:
@@ -45,6 +46,7 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> Dialogs:
                         staticmethod(lambda *a, **k: (rec.open_path, "") if rec.open_path else ("", "")))
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (rec.save_path, "") if rec.save_path else ("", "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: rec.folder_path))
     return rec
 
 

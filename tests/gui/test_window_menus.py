@@ -239,6 +239,31 @@ def test_drop_config_json_imports_the_model(window: Any, dialogs: Dialogs, tmp_p
     assert window.form.model_picker.currentText() == expected.name
 
 
+def test_import_menu_file_and_folder(window: Any, dialogs: Dialogs, tmp_path: Path) -> None:
+    from kvdesk.core.importers.hf_config import import_hf_config
+
+    folder = tmp_path / "llama70"
+    folder.mkdir()
+    shutil.copy(DATA / "configs" / "llama-3.1-70b-instruct.json", folder / "config.json")
+    dialogs.folder_path = str(folder)
+    trigger(window, "import_folder")
+    assert window.model.plan.model == import_hf_config(folder).model
+    dialogs.open_path = str(DATA / "configs" / "gemma-2-2b-it.json")
+    trigger(window, "import")
+    assert window.model.plan.model == import_hf_config(DATA / "configs" / "gemma-2-2b-it.json").model
+    assert window.model.can_undo
+    trigger(window, "undo")
+    assert window.model.plan.model == import_hf_config(folder).model
+
+
+def test_import_button_offers_file_and_folder(window: Any, dialogs: Dialogs, tmp_path: Path) -> None:
+    dialogs.open_path = str(DATA / "configs" / "gemma-2-2b-it.json")
+    window.form.import_button.click()
+    assert window.model.plan.model.name != generic_plan().model.name
+    labels = [a.text() for a in window.form.import_button.menu().actions()]
+    assert labels == ["config.json or GGUF file…", "Model folder (config.json + safetensors)…"]
+
+
 def test_drop_other_files_is_refused(window: Any, dialogs: Dialogs, tmp_path: Path) -> None:
     other = tmp_path / "notes.txt"
     other.write_text("hello", encoding="utf-8")
