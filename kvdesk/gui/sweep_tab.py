@@ -27,6 +27,7 @@ ENGINE_DTYPES = {
     "generic": ["f16", "fp8", "q4_0"],
 }
 N_CONTEXTS = 40
+MAX_SWEEP_BATCH = 1024  # every concurrency level 1…N is evaluated (the map's rows are uniform)
 
 
 def sweep_axes(plan: Plan, max_batch: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -35,10 +36,8 @@ def sweep_axes(plan: Plan, max_batch: int) -> tuple[npt.NDArray[np.int64], npt.N
     top = max(plan.model.native_context or 0, 2 * w.context, 8192)
     contexts = np.unique(np.round(np.geomspace(256, top, N_CONTEXTS)).astype(np.int64))
     contexts = np.unique(np.append(contexts, w.context))
-    b_top = int(min(4096, max(32, 4 * max_batch, 2 * w.batch)))
-    batches = np.arange(1, b_top + 1, dtype=np.int64) if b_top <= 512 else \
-        np.unique(np.round(np.geomspace(1, b_top, 512)).astype(np.int64))
-    return contexts, batches
+    b_top = int(min(MAX_SWEEP_BATCH, max(32, 4 * max_batch, 2 * w.batch)))
+    return contexts, np.arange(1, b_top + 1, dtype=np.int64)
 
 
 def sweep_dtypes(plan: Plan) -> list[str]:
@@ -182,7 +181,6 @@ class SweepTab(QWidget):
         self.image.setImage(state.T, lut=lut, levels=(0, 2), autoLevels=False)
         x = np.log2(current.contexts.astype(np.float64))
         b = current.batches
-        # pixels are uneven in batch when batches are geometric; the map shows index order then
         self.image.setRect(pg.QtCore.QRectF(x[0], float(b[0]) - 0.5, x[-1] - x[0], float(b[-1] - b[0]) + 1))
         w = plan.workload
         self.map_marker.setData([float(np.log2(w.context))], [float(w.batch)])
