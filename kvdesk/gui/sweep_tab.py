@@ -30,12 +30,16 @@ N_CONTEXTS = 40
 MAX_SWEEP_BATCH = 1024  # every concurrency level 1…N is evaluated (the map's rows are uniform)
 
 
+def map_contexts(plan: Plan) -> npt.NDArray[np.float64]:
+    """Geometric contexts, 256 … beyond the native limit (uniform in log2: the map's columns)."""
+    top = max(plan.model.native_context or 0, 2 * plan.workload.context, 8192)
+    return np.geomspace(256, top, N_CONTEXTS)
+
+
 def sweep_axes(plan: Plan, max_batch: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Contexts (geometric, 256 … beyond the native limit) and batches (1 … past the current max)."""
+    """Contexts (the map's, plus the plan's own) and batches (1 … past the current max)."""
     w = plan.workload
-    top = max(plan.model.native_context or 0, 2 * w.context, 8192)
-    contexts = np.unique(np.round(np.geomspace(256, top, N_CONTEXTS)).astype(np.int64))
-    contexts = np.unique(np.append(contexts, w.context))
+    contexts = np.unique(np.append(np.round(map_contexts(plan)).astype(np.int64), w.context))
     b_top = int(min(MAX_SWEEP_BATCH, max(32, 4 * max_batch, 2 * w.batch)))
     return contexts, np.arange(1, b_top + 1, dtype=np.int64)
 
@@ -121,7 +125,7 @@ class SweepTab(QWidget):
         dtypes = sweep_dtypes(plan)
         try:
             result = sweep(plan, contexts, batches, dtypes)
-            current = sweep(plan, contexts, batches)
+            current = sweep(plan, np.round(map_contexts(plan)).astype(np.int64), batches)
         except (KvdeskError, ValueError, KeyError, ImportError) as exc:
             self.status.setText(f"Sweep unavailable: {describe_error(exc)}")
             return
@@ -179,7 +183,7 @@ class SweepTab(QWidget):
         state = np.where(total > budget, 2, np.where(total > 0.95 * budget, 1, 0)).astype(np.uint8)
         lut = np.array([_mix(c, colors.background) for c in (colors.fits, colors.tight, colors.spills)], dtype=np.uint8)
         self.image.setImage(state.T, lut=lut, levels=(0, 2), autoLevels=False)
-        x = np.log2(current.contexts.astype(np.float64))
+        x = np.log2(map_contexts(plan))
         b = current.batches
         self.image.setRect(pg.QtCore.QRectF(x[0], float(b[0]) - 0.5, x[-1] - x[0], float(b[-1] - b[0]) + 1))
         w = plan.workload
