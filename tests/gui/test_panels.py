@@ -41,6 +41,25 @@ def test_sweep_curves_are_the_core_max_concurrency(qtbot: Any) -> None:
     assert (mx[0], my[0]) == (np.log2(16384), 2.0)
 
 
+def test_fits_map_is_the_core_verdict_grid(qtbot: Any) -> None:
+    from kvdesk.gui.sweep_tab import SweepTab, map_contexts, sweep_axes
+
+    model = PlanModel(generic_plan(context=16384, batch=2))
+    tab = SweepTab(model)
+    qtbot.addWidget(tab)
+    tab.show()
+    qtbot.waitExposed(tab)
+    contexts = np.round(map_contexts(model.plan)).astype(np.int64)
+    _, batches = sweep_axes(model.plan, model.breakdown.max_batch)
+    drawn = tab.image.image.T  # rows: contexts, columns: concurrency
+    assert {0, 1, 2} <= set(np.unique(drawn).tolist())  # fits, tight and spills all appear
+    for i in (0, len(contexts) // 2, len(contexts) - 1):
+        for b in (1, 4, int(batches[-1])):
+            bd = calculate(model.plan.with_workload(context=int(contexts[i]), batch=b))
+            expected = 2 if not bd.fits else (1 if bd.headroom_bytes < 0.05 * bd.budget_bytes else 0)
+            assert drawn[i, b - 1] == expected, (contexts[i], b)
+
+
 def test_sweep_refreshes_only_when_visible(qtbot: Any) -> None:
     from kvdesk.gui.sweep_tab import SweepTab
 
