@@ -52,6 +52,11 @@ class _FitConsts:
     budget: npt.NDArray[np.float64]
 
 
+# Memo entries hold per-device lists (up to gpu_count = 1024 long): 1024 entries of those reached
+# 130 MB in the soak benchmark (benchmarks/soak.py, random GPU counts); 128 keep it to a few MB.
+_MEMO_MAX = 128
+
+
 class LlamaCppEngine(EngineProfile):
     name = "llama.cpp"
     label = "llama.cpp"
@@ -154,7 +159,7 @@ class LlamaCppEngine(EngineProfile):
             key = ("cache", s, id(lay), int(ctx), int(batch))  # value keeps lay: its id cannot be reused
             hit = self._scalar.get(key)
             if hit is None or hit[0] is not lay:
-                if len(self._scalar) > 1024:
+                if len(self._scalar) > _MEMO_MAX:
                     self._scalar.clear()
                 hit = self._scalar[key] = (lay, self._cache_for(plan, lay, ctx, batch))
             c = hit[1]
@@ -268,7 +273,7 @@ class LlamaCppEngine(EngineProfile):
         )
         hit = self._scalar.get(key)
         if hit is None or hit[0] is not plan.model:
-            if len(self._scalar) > 1024:
+            if len(self._scalar) > _MEMO_MAX:
                 self._scalar.clear()
             hit = self._scalar[key] = (plan.model, self._fixed(plan))
         f: FixedCosts = hit[1]
@@ -375,7 +380,7 @@ class LlamaCppEngine(EngineProfile):
         key = (what, type(self).__name__, s, id(plan.model), w.context, w.batch, w.kv_heads_override)
         hit = self._scalar.get(key)
         if hit is None or hit[0] is not plan.model:
-            if len(self._scalar) > 1024:
+            if len(self._scalar) > _MEMO_MAX:
                 self._scalar.clear()
             hit = self._scalar[key] = (plan.model, fn(plan))
         return hit[1]
