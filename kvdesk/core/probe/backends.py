@@ -141,12 +141,15 @@ class NvmlBackend:
         self, nv: Any, error: type[BaseException], i: int, driver: str | None, cuda: str | None
     ) -> ProbedDevice:
         handle = nv.nvmlDeviceGetHandleByIndex(i)
-        mem = nv.nvmlDeviceGetMemoryInfo(handle)
+        mem = self._memory(nv, error, handle)
+        reserved = int(getattr(mem, "reserved", 0) or 0)
         return ProbedDevice(
             index=i,
             name=_text(nv.nvmlDeviceGetName(handle)),
             vendor="nvidia",
-            total_bytes=int(mem.total),
+            # nvmlMemory_v2_t.reserved is the driver's own share, invisible to CUDA: the total engines size
+            # against is total - reserved (NVML docs, nvmlMemory_v2_t); v1's `used` included it.
+            total_bytes=int(mem.total) - reserved,
             used_bytes=int(mem.used),
             free_bytes=int(mem.free),
             uuid=self._optional(nv, error, lambda: _text(nv.nvmlDeviceGetUUID(handle))),
@@ -155,6 +158,17 @@ class NvmlBackend:
             processes=self._processes(nv, error, handle),
             backend=self.name,
         )
+
+    @staticmethod
+    def _memory(nv: Any, error: type[BaseException], handle: Any) -> Any:
+        """NVML v2 memory info (with ``reserved``) where the driver has it, else v1."""
+        version = getattr(nv, "nvmlMemory_v2", None)
+        if version is not None:
+            try:
+                return nv.nvmlDeviceGetMemoryInfo(handle, version=version)
+            except (error, TypeError):
+                pass
+        return nv.nvmlDeviceGetMemoryInfo(handle)
 
     def _processes(self, nv: Any, error: type[BaseException], handle: Any) -> list[GpuProcess]:
         seen: dict[int, GpuProcess] = {}
@@ -244,7 +258,11 @@ class TorchBackend:
 
 
 # -- command-line tools -----------------------------------------------------------------------------
-NVIDIA_SMI_GPU_QUERY = "index,uuid,name,memory.total,memory.used,memory.free,driver_version"
+# memory.reserved (driver R510+) is memory the driver keeps for itself: CUDA never sees it, so the total an
+# engine sizes against (cudaMemGetInfo, torch.cuda.mem_get_info) is memory.total - memory.reserved.
+# Older nvidia-smi refuses the field ("is not a valid field to query"), so the query is retried without it.
+NVIDIA_SMI_GPU_QUERY = "index,uuid,name,memory.total,memory.reserved,memory.used,memory.free,driver_version"
+NVIDIA_SMI_GPU_QUERY_OLD = "index,uuid,name,memory.total,memory.used,memory.free,driver_version"
 NVIDIA_SMI_APPS_QUERY = "gpu_uuid,pid,process_name,used_memory"
 
 
@@ -255,7 +273,10 @@ class NvidiaSmiBackend:
         self._run, self._timeout = run, timeout
 
     def probe(self) -> list[ProbedDevice]:
-        gpus = self._run(["nvidia-smi", f"--query-gpu={NVIDIA_SMI_GPU_QUERY}", "--format=csv,nounits"], self._timeout)
+        try:
+            gpus = self._query_gpus(NVIDIA_SMI_GPU_QUERY)
+        except ProbeUnavailable:
+            gpus = self._query_gpus(NVIDIA_SMI_GPU_QUERY_OLD)
         devices = parse_nvidia_smi_gpus(gpus)
         try:
             apps = self._run(
@@ -266,6 +287,10 @@ class NvidiaSmiBackend:
         except (ProbeUnavailable, ValueError):
             pass  # the process list is a bonus; memory figures are the answer
         return devices
+
+
+    def _query_gpus(self, query: str) -> str:
+        return self._run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,nounits"], self._timeout)
 
 
 class RocmSmiBackend:

@@ -73,6 +73,9 @@ def parse_nvidia_smi_gpus(text: str, columns: list[str] | None = None) -> list[P
         total = _mib(row.get("memory.total"))
         if total is None:  # e.g. GB10 / unified parts report [N/A]: nothing to plan against
             continue
+        reserved = _mib(row.get("memory.reserved")) if row.get("memory.reserved") else None
+        if reserved is not None and 0 <= reserved < total:
+            total -= reserved  # the driver's share: CUDA-visible total = total - reserved (see backends.py)
         used, free = _mib(row.get("memory.used")), _mib(row.get("memory.free"))
         if used is None and free is not None:
             used = max(0, total - free)
