@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
