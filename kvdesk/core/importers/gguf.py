@@ -9,6 +9,7 @@ src/llama-model.cpp ``load_hparams`` (``hparams.set_swa_pattern(n)``: layer il s
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,24 @@ def _per_layer(value: Any, n_layer: int, what: str, default: int) -> list[int]:
     if isinstance(value, list):
         if len(value) != n_layer:
             raise InputError(f"{what} has {len(value)} entries for {n_layer} layers")
-        return [int(v) for v in value]
+        return [_whole(v, what) for v in value]
     if isinstance(value, SkippedArray):
         raise InputError(f"{what} is an array of {value.count:,} entries, more than any model has layers")
-    return [int(value)] * n_layer
+    return [_whole(value, what)] * n_layer
+
+
+def _whole(value: Any, what: str) -> int:
+    """A count from the header; text, NaN or infinity there is a damaged file, not a crash."""
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return int(value)
+    raise InputError(f"{what}: {str(value)[:40]!r} is not a whole number")
 
 
 def _int(kv: dict[str, Any], key: str, default: int | None = None) -> int | None:
     value = kv.get(key)
     if value is None or isinstance(value, (list, SkippedArray, str)):
+        return default
+    if isinstance(value, float) and not math.isfinite(value):
         return default
     return int(value)
 

@@ -49,7 +49,7 @@ def _load(path: Path) -> tuple[dict[str, Any], Path]:
         raise InputError(f"{cfg_path.name}: {cfg_path.stat().st_size:,} bytes is too large for a config.json")
     try:
         doc = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8/JSON, a 5000-digit number, a nesting bomb
         raise InputError(f"{cfg_path.name}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise InputError(f"{cfg_path.name}: not a model config (top level is not an object)")
@@ -143,6 +143,8 @@ def import_hf_config(path: Path | str) -> ImportResult:
     notes: list[str] = []
     doc, cfg_path = _load(p)
     cfg = flatten(doc, notes)
+    if not isinstance(cfg.get("model_type", ""), str):
+        raise InputError(f"{cfg_path.name}: model_type must be text, not {type(cfg['model_type']).__name__}")
     notes.append(f"architecture from {cfg_path}")
     try:
         layers = build_layers(cfg, notes)
@@ -150,7 +152,10 @@ def import_hf_config(path: Path | str) -> ImportResult:
         raise InputError(f"{cfg_path.name}: impossible attention layout ({describe_validation_error(exc)})") from None
     weights = _safetensors(cfg_path.parent, notes)
     total, active = _params(cfg, layers, weights, notes)
-    dtype, formats = _formats(cfg, total, weights, notes)
+    try:
+        dtype, formats = _formats(cfg, total, weights, notes)
+    except ValidationError as exc:  # e.g. a vocab_size of 2**64 makes the weights too large for any model
+        raise InputError(f"{cfg_path.name}: {describe_validation_error(exc)}") from None
     if not cfg.get("num_key_value_heads") and not cfg.get("kv_lora_rank") and cfg.get("num_attention_heads"):
         notes.append("no num_key_value_heads: multi-head attention assumed (KV heads = attention heads)")
     arch = (doc.get("architectures") or [""])[0] if isinstance(doc.get("architectures"), list) else ""

@@ -18,6 +18,7 @@ Rules follow each model's transformers configuration/modeling code:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from kvdesk.core.errors import InputError
@@ -45,7 +46,7 @@ def cfg_int(c: dict[str, Any], *keys: str, default: int | None = None) -> int | 
         v = c.get(k)
         if isinstance(v, bool):
             continue
-        if isinstance(v, (int, float)):
+        if isinstance(v, int) or (isinstance(v, float) and math.isfinite(v)):  # NaN/Infinity: not a count
             return int(v)
     return default
 

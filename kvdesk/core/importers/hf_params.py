@@ -114,7 +114,7 @@ def count_params(c: dict[str, Any], layers: list[LayerGroup]) -> tuple[int, int]
     """(params_total, params_active) of the architecture described by config ``c``."""
     h = cfg_int(c, "hidden_size", "n_embd", "d_model", default=0) or 0
     vocab = cfg_int(c, "vocab_size", default=0) or 0
-    tied = c.get("tie_word_embeddings", c.get("model_type") in _TIED_DEFAULT)
+    tied = c.get("tie_word_embeddings", str(c.get("model_type", "")) in _TIED_DEFAULT)
     total = active = vocab * h * (1 if tied else 2) + h
     n_layers = cfg_int(c, "num_hidden_layers", "n_layer", "num_layers", default=0) or 0
     mixers = [g for g in layers for _ in range(g.count)]
