@@ -16,7 +16,8 @@ class GpuSpec(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     memory_bytes: int = Field(ge=1, le=1 << 50, description="usable memory the driver reports")
-    bandwidth_bytes_per_s: float = Field(1e11, gt=0, le=1e15)
+    # ≥ 1 MB/s: a bandwidth of 5e-324 passed gt=0 and made decode time inf and spill slowdown NaN (fuzz)
+    bandwidth_bytes_per_s: float = Field(1e11, ge=1e6, le=1e15)
     vendor: Vendor = "other"
     unified_memory: bool = False
     usable_fraction: float = Field(

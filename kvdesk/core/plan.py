@@ -91,7 +91,7 @@ class Plan(_Model):
     workload: Workload = Field(default_factory=Workload)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     host_bandwidth_bytes_per_s: float = Field(
-        25e9, gt=0, le=1e14, description="bandwidth to system RAM for spilled bytes (PCIe 4.0 x16 ≈ 25 GB/s)"
+        25e9, ge=1e6, le=1e14, description="bandwidth to system RAM for spilled bytes (PCIe 4.0 x16 ≈ 25 GB/s)"
     )
     notes: str = Field("", max_length=100_000)
     calibration: Calibration | None = None

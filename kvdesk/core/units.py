@@ -19,7 +19,10 @@ def parse_tokens(text: str | int, field: str = "ctx") -> int:
         if not match:
             raise InputError(f"{field}: '{text}' is not a token count (e.g. 8192, 32k, 1M)", field=field)
         number, suffix = float(match.group(1)), match.group(2).lower()
-        value = round(number * {"": 1, "k": 1024, "m": 1024 * 1024}[suffix])
+        scaled = number * {"": 1, "k": 1024, "m": 1024 * 1024}[suffix]
+        if not scaled < 2**62:  # also inf: a 400-digit number parses as float('inf')
+            raise InputError(f"{field}: '{str(text)[:40]}' is far too large", field=field)
+        value = round(scaled)
     if value < 1:
         raise InputError(f"{field}: must be at least 1 (got {text})", field=field)
     return value

@@ -136,6 +136,7 @@ _FLAG_VALUES = st.one_of(
     st.sampled_from([*map(str, NASTY_INTS), *map(str, NASTY_FLOATS), "9" * 400, "9" * 400 + "k", "1e9999", "1.5M",
                      "32k", "0k", "-5", "", " ", "nan", "inf", "０", "٣"]),
     st.text(max_size=12),
+    st.from_regex(r"\A[0-9]{1,400}(\.[0-9]{1,3})?[kKmM]?\Z"),
 )
 _FLAGS = ["--ctx", "--batch", "--vram-gib", "--gpus", "--kv-heads", "--tp", "--pp", "--ubatch",
           "--gpu-memory-utilization", "--kv-cache-memory", "--block-size", "--max-num-batched-tokens",
