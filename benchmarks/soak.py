@@ -97,6 +97,12 @@ def _slope(points: list[tuple[int, float]]) -> float | None:
     return round(float(np.polyfit(x, y, 1)[0]), 3)
 
 
+def _last_half(samples: list[tuple[int, float]], end: float, edits: int) -> float | None:
+    """RSS growth over the second half of the run: ≈ 0 once bounded caches are full, > 0 for a leak."""
+    mid = [mb for n, mb in samples if n == (edits // 2) // 500 * 500]
+    return round(end - mid[0], 2) if mid else None
+
+
 def _no_modal_dialogs() -> None:
     """An edit must never block on a dialog: answer every modal one at once."""
     from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QMessageBox
@@ -244,6 +250,7 @@ def main() -> int:
         "rss_after_warmup_mb": round(baseline, 1),
         "rss_end_mb": round(rss_end, 1),
         "rss_trend_mb_per_1k_edits": slope,
+        "rss_growth_last_half_mb": _last_half(samples, rss_end, args.edits),
         "rss_samples_mb": [mb for _, mb in samples],
         "edits_with_error_shown": errors_shown,
         "edit_kinds": editor.kinds,
