@@ -14,8 +14,8 @@ from tests.hardening.fuzzlib import run_target
 # hypothesis warns when a failing case's repr is long (a duplicated chunk of a GGUF file is)
 pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
-QUICK = {"kvplan": 150, "plan_fields": 150, "cli": 60, "hf_config": 150, "safetensors": 200, "gguf": 200,
-         "gpu_tools": 200, "engine_log": 150}
+QUICK = {"kvplan": 300, "plan_fields": 300, "cli": 120, "hf_config": 300, "safetensors": 300, "gguf": 300,
+         "gpu_tools": 300, "engine_log": 300}
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
