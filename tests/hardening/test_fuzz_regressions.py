@@ -96,3 +96,19 @@ def test_hostile_rocm_smi_output_is_a_parse_error(text: str) -> None:
 
     with pytest.raises(ProbeParseError):
         parse_rocm_smi_json(text)  # was RecursionError / ValueError
+
+
+@pytest.mark.parametrize("mib", ["9" * 400, str(10**30)])
+def test_absurd_nvidia_smi_memory_is_a_parse_error(mib: str) -> None:
+    from kvdesk.core.probe.parsers import ProbeParseError, parse_nvidia_smi_gpus
+
+    text = f"memory.total [MiB], memory.used [MiB]\n{mib} MiB, 18560 MiB\n"
+    with pytest.raises(ProbeParseError, match="not a plausible memory size"):
+        parse_nvidia_smi_gpus(text)  # was OverflowError (inf) or a device GpuSpec refused later
+
+
+def test_absurd_macos_memsize_still_makes_a_gpu_spec() -> None:
+    from kvdesk.core.probe.parsers import parse_macos
+
+    spec = parse_macos(str(10**30)).to_gpu_spec()  # was ValidationError: memory_bytes > 2**50
+    assert spec.memory_bytes == 1 << 50

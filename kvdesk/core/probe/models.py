@@ -64,7 +64,7 @@ class ProbedDevice(_Model):
         extra = {} if bandwidth_bytes_per_s is None else {"bandwidth_bytes_per_s": bandwidth_bytes_per_s}
         return GpuSpec(
             name=self.name[:200] or "probed GPU",
-            memory_bytes=max(1, self.total_bytes),
+            memory_bytes=min(max(1, self.total_bytes), 1 << 50),  # GpuSpec's bound: absurd tool output is capped
             vendor=self.vendor,
             unified_memory=self.unified_memory,
             usable_fraction=fraction,

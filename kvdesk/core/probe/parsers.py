@@ -40,7 +40,10 @@ def _mib(value: str | None) -> int | None:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(MiB)?\s*", value)
     if not match:
         raise ProbeParseError(f"nvidia-smi: '{value}' is not a memory size")
-    return round(float(match.group(1)) * MIB)
+    mib = float(match.group(1))
+    if not mib < 1 << 30:  # ≥ 1 PiB (or a 400-digit number, which parses as inf): not a real GPU
+        raise ProbeParseError(f"nvidia-smi: {match.group(1)[:40]} MiB is not a plausible memory size")
+    return round(mib * MIB)
 
 
 def parse_csv_table(text: str, columns: list[str] | None = None) -> list[dict[str, str]]:
