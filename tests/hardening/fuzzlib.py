@@ -140,7 +140,8 @@ def mutated_lines(draw: st.DrawFn, seeds: list[str]) -> str:
             words = lines[i].split(" ")
             j = draw(st.integers(0, len(words) - 1))
             nasty = draw(st.one_of(st.sampled_from([*map(str, NASTY_INTS), *map(str, NASTY_FLOATS)]),
-                                   st.sampled_from(NASTY_STRINGS), st.text(max_size=6)))
+                                   st.sampled_from(NASTY_STRINGS), st.text(max_size=6),
+                                   st.from_regex(r"\A[0-9]{1,400}(\.[0-9]{1,4})?\Z")))
             words[j] = nasty
             lines[i] = " ".join(words)
         elif action == "drop":
