@@ -97,7 +97,11 @@ class Plan(_Model):
     calibration: Calibration | None = None
 
     def with_workload(self, **changes: object) -> Plan:
-        return self.model_copy(update={"workload": self.workload.model_copy(update=changes)})
+        """A copy with workload fields changed — validated, so nonsense (context=0) raises."""
+        workload = Workload.model_validate({**self.workload.model_dump(), **changes})
+        return self.model_copy(update={"workload": workload})
 
     def with_engine(self, **changes: object) -> Plan:
-        return self.model_copy(update={"engine": self.engine.model_copy(update=changes)})
+        """A copy with engine settings changed — validated like a new plan."""
+        engine = EngineSettings.model_validate({**self.engine.model_dump(), **changes})
+        return self.model_copy(update={"engine": engine})

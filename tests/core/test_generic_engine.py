@@ -47,3 +47,16 @@ def test_decode_time_units() -> None:
     bd = calculate(plan)
     weights_ms = plan.model.weights_bytes() / 3.35e12 * 1e3
     assert bd.decode_ms_per_token - weights_ms == pytest.approx(0.16, abs=0.01)
+
+
+def test_plan_copies_are_validated() -> None:
+    from pydantic import ValidationError
+
+    plan = _plan(EXAMPLES[0])
+    with pytest.raises(ValidationError):
+        plan.with_workload(context=0)
+    with pytest.raises(ValidationError):
+        plan.with_workload(kv_dtype_k="nonsense")
+    with pytest.raises(ValidationError):
+        plan.with_engine(gpu_memory_utilization=1.5)
+    assert plan.with_workload(context=1024).workload.context == 1024
