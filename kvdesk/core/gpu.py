@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kvdesk.core.errors import InputError
+
 Vendor = Literal["nvidia", "amd", "intel", "apple", "other"]
 
 GIB = 1 << 30
@@ -33,4 +35,6 @@ class GpuSpec(BaseModel):
 
 def custom_gpu(vram_gib: float, name: str | None = None) -> GpuSpec:
     """A GPU given only by its memory (``--vram-gib``)."""
+    if not 0 < vram_gib * GIB <= 1 << 50:  # 1e308 GiB overflowed int() (fuzz); GpuSpec's own bound is 1 PiB
+        raise InputError(f"vram: {vram_gib:g} GiB is not a GPU memory size (up to {1 << 20} GiB)", "vram_gib")
     return GpuSpec(name=name or f"{vram_gib:g} GiB GPU", memory_bytes=int(vram_gib * GIB))

@@ -112,3 +112,8 @@ def test_absurd_macos_memsize_still_makes_a_gpu_spec() -> None:
 
     spec = parse_macos(str(10**30)).to_gpu_spec()  # was ValidationError: memory_bytes > 2**50
     assert spec.memory_bytes == 1 << 50
+
+
+def test_absurd_vram_gib_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calc", "--model", "llama-3.1-8b", "--vram-gib", "1e308"]) == 2  # was OverflowError
+    assert "not a GPU memory size" in capsys.readouterr().err
