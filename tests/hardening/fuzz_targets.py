@@ -8,9 +8,11 @@ computed breakdown must serialise to strict JSON).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import json
+import shutil
 import struct
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
@@ -38,6 +40,7 @@ from tests.hardening.fuzzlib import (
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 _TMP = Path(tempfile.mkdtemp(prefix="kvdesk-fuzz-"))
+atexit.register(shutil.rmtree, _TMP, True)
 
 
 def _scratch(name: str, data: bytes) -> Path:
