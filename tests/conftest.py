@@ -22,6 +22,28 @@ def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("KVDESK_DATA_DIR", str(root / "data"))
 
 
+@pytest.fixture(autouse=True)
+def _no_blocking_modal_dialogs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A modal dialog opened offscreen waits forever: answer every one at once instead.
+
+    QMessageBox's static helpers return Discard/Ok and QDialog.exec returns Rejected. Tests that care about
+    the answer use tests/gui/conftest.py's ``dialogs`` fixture, which overrides these per test.
+    """
+    from PySide6.QtWidgets import QDialog, QMessageBox
+
+    def answer(kind: str):  # type: ignore[no-untyped-def]
+        def show(*_args: object, **_kw: object) -> QMessageBox.StandardButton:
+            return QMessageBox.StandardButton.Discard if kind == "question" else QMessageBox.StandardButton.Ok
+
+        return staticmethod(show)
+
+    for kind in ("warning", "information", "question", "critical"):
+        monkeypatch.setattr(QMessageBox, kind, answer(kind))
+    monkeypatch.setattr(QMessageBox, "about", staticmethod(lambda *_a, **_k: None))
+    monkeypatch.setattr(QDialog, "exec", lambda self: int(QDialog.DialogCode.Rejected))
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: int(QMessageBox.StandardButton.Cancel))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
