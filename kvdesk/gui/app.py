@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -48,11 +48,29 @@ def run_app(file: str | None = None, smoke: bool = False) -> int:
             window.open_path(file)
         return _smoke(app, window)
     hook = _install_crash_safety(window)
+    app.installEventFilter(FileOpenFilter(window))
     if file:
         window.open_path(file)
     code = app.exec()
     del hook
     return code
+
+
+class FileOpenFilter(QObject):
+    """macOS delivers a double-clicked ``.kvplan`` (or one dropped on the Dock icon) as a
+    QEvent.FileOpen to the application, not as a command-line argument (Qt docs, QFileOpenEvent)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen:
+            path = event.file()  # type: ignore[attr-defined]
+            if path:
+                self._window.open_path(path)
+            return True
+        return super().eventFilter(watched, event)
 
 
 def _install_crash_safety(window: MainWindow) -> object:
