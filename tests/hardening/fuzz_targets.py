@@ -400,10 +400,15 @@ def _probe_strategy() -> st.SearchStrategy[tuple[str, str]]:
     )
 
 
+def _as_tool_output(text: str) -> str:
+    """What run_tool hands a parser: bytes decoded as UTF-8 with errors replaced (no lone surrogates)."""
+    return text.encode("utf-8", "replace").decode("utf-8", "replace")
+
+
 def check_probe(case: tuple[str, str]) -> str:
     from kvdesk.core.probe import parsers as p
 
-    kind, text = case
+    kind, text = case[0], _as_tool_output(case[1])
     try:
         if kind == "nvidia":
             devices = p.parse_nvidia_smi_gpus(text)
@@ -441,6 +446,7 @@ def _log_strategy() -> st.SearchStrategy[str]:
 def check_log(text: str) -> str:
     from kvdesk.core.logparse import parse_log
 
+    text = _as_tool_output(text)  # read_log_text and a Qt paste both give text without lone surrogates
     try:
         result = parse_log(text)
     except KvdeskError:
