@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from kvdesk import __version__
 
@@ -24,6 +25,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 EXIT_OK, EXIT_NO_FIT, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad flags print one line naming the problem (no usage dump) and exit 2 — the CLI contract."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _gui_parser() -> argparse.ArgumentParser:
@@ -41,7 +49,7 @@ def _gui_parser() -> argparse.ArgumentParser:
 def _command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     module_name, help_text = COMMANDS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"kvdesk {name}", description=help_text)
+    parser = OneLineErrorParser(prog=f"kvdesk {name}", description=help_text)
     module.add_arguments(parser)
     return parser, module
 

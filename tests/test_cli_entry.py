@@ -40,3 +40,10 @@ def test_bad_input_is_one_line_and_exit_2() -> None:
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert "model" in out.stderr
+
+
+def test_bad_flag_value_is_one_line_and_exit_2() -> None:
+    out = _run([sys.executable, "-m", "kvdesk", "calc", "--model", "llama-3.1-8b", "--kv-dtype", "q9"])
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--kv-dtype" in lines[0] and "q9" in lines[0]
