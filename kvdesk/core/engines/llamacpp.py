@@ -53,8 +53,8 @@ class _FitConsts:
 
 
 # Memo entries hold per-device lists (up to gpu_count = 1024 long): 1024 entries of those reached
-# 130 MB in the soak benchmark (benchmarks/soak.py, random GPU counts); 128 keep it to a few MB.
-_MEMO_MAX = 128
+# 130 MB in the soak benchmark (benchmarks/soak.py, random GPU counts); 32 keep it to about a MB.
+_MEMO_MAX = 32
 
 
 class LlamaCppEngine(EngineProfile):
