@@ -8,6 +8,8 @@ K and V widths are taken separately (they differ for DeepSeek and Gemma).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import numpy.typing as npt
 
@@ -21,30 +23,80 @@ from kvdesk.core.plan import Plan
 CUDA_CONTEXT_BYTES = 547_608_330
 
 
+@dataclass(frozen=True)
+class _Coeffs:
+    """Bytes per token of one sequence for K and V: unbounded layers, and per window for windowed ones."""
+
+    k_full: float
+    v_full: float
+    windowed: tuple[tuple[int, float, float], ...]  # (window, K bytes per token, V bytes per token)
+    state_per_seq: float
+
+
 class GenericEngine(EngineProfile):
     name = "generic"
     label = "Generic (textbook formula)"
 
+    def __init__(self) -> None:
+        # small memos keyed by what each result depends on; the model is compared by identity and kept
+        # referenced, so a recycled id() can never hit a stale entry
+        self._coeff_memo: dict[tuple[object, ...], tuple[object, _Coeffs]] = {}
+        self._fixed_memo: dict[tuple[object, ...], tuple[object, FixedCosts]] = {}
+
+    def _coeffs(self, plan: Plan) -> _Coeffs:
+        w = plan.workload
+        key = (id(plan.model), w.kv_dtype_k, w.kv_dtype_v, w.kv_heads_override)
+        hit = self._coeff_memo.get(key)
+        if hit is not None and hit[0] is plan.model:
+            return hit[1]
+        tk, tv = self.kv_types(plan)
+        override = w.kv_heads_override
+        k_full = v_full = state = 0.0
+        windowed: dict[int, list[float]] = {}
+        for g in plan.model.layers:
+            if g.kind == "recurrent":
+                state += g.count * float(g.state_bytes or 0)
+            elif g.has_kv:
+                k = g.count * tk.row_bytes(g.k_width(override))
+                v = g.count * tv.row_bytes(g.v_width(override))
+                if g.kind in ("sliding", "chunked") and g.window:
+                    acc = windowed.setdefault(g.window, [0.0, 0.0])
+                    acc[0] += k
+                    acc[1] += v
+                else:
+                    k_full += k
+                    v_full += v
+        coeffs = _Coeffs(k_full, v_full, tuple((win, kv[0], kv[1]) for win, kv in windowed.items()), state)
+        if len(self._coeff_memo) > 64:
+            self._coeff_memo.clear()
+        self._coeff_memo[key] = (plan.model, coeffs)
+        return coeffs
+
     def cache(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
         ctx_a = np.asarray(ctx, dtype=np.float64)
         batch_a = np.asarray(batch, dtype=np.float64)
-        tk, tv = self.kv_types(plan)
-        override = plan.workload.kv_heads_override
-        k = np.zeros(np.broadcast(ctx_a, batch_a).shape)
-        v = np.zeros_like(k)
-        state = np.zeros_like(k)
-        for g in plan.model.layers:
-            if g.kind == "recurrent":
-                state = state + g.count * float(g.state_bytes or 0) * batch_a
-                continue
-            if not g.has_kv:
-                continue
-            tokens = np.minimum(ctx_a, g.window) if g.kind in ("sliding", "chunked") and g.window else ctx_a
-            k = k + g.count * tk.row_bytes(g.k_width(override)) * tokens * batch_a
-            v = v + g.count * tv.row_bytes(g.v_width(override)) * tokens * batch_a
+        c = self._coeffs(plan)
+        k = c.k_full * ctx_a * batch_a
+        v = c.v_full * ctx_a * batch_a
+        for window, k_tok, v_tok in c.windowed:
+            tokens = np.minimum(ctx_a, window) * batch_a
+            k = k + k_tok * tokens
+            v = v + v_tok * tokens
+        state = c.state_per_seq * batch_a * np.ones_like(ctx_a)
         return CacheArrays(k=k, v=v, state=state)
 
     def fixed(self, plan: Plan) -> FixedCosts:
+        w, e = plan.workload, plan.engine
+        key = (id(plan.model), w.weights_format, plan.gpu_count, plan.gpu.usable_bytes, e.overhead_bytes)
+        hit = self._fixed_memo.get(key)
+        if hit is None or hit[0] is not plan.model:
+            if len(self._fixed_memo) > 64:
+                self._fixed_memo.clear()
+            hit = self._fixed_memo[key] = (plan.model, self._fixed(plan))
+        # a copy: calculate() adjusts the overhead for calibration
+        return replace(hit[1], overhead=list(hit[1].overhead))
+
+    def _fixed(self, plan: Plan) -> FixedCosts:
         n = plan.gpu_count
         weights = plan.model.weights_bytes(plan.workload.weights_format)
         per = [weights // n] * n
@@ -91,16 +143,24 @@ class GenericEngine(EngineProfile):
         return rules
 
     def formula(self, plan: Plan) -> str:
+        """The textbook formula with the plan's numbers, for the full-attention layers."""
         w = plan.workload
-        tk, _ = self.kv_types(plan)
         full = [g for g in plan.model.layers if g.kind == "full"]
         if not full:
             return ""
-        g = full[0]
-        heads = w.kv_heads_override or g.n_kv_heads
+        c = self._coeffs(plan)
+        tk, tv = self.kv_types(plan)
+        total = int((c.k_full + c.v_full) * w.context * w.batch)
         layers = sum(x.count for x in full)
-        total = 2 * layers * heads * g.head_dim_k * w.context * w.batch * tk.bytes_per_value
+        g = full[0]
+        uniform = len({(x.n_kv_heads, x.head_dim_k, x.head_dim_v) for x in full}) == 1 and tk == tv
+        if uniform and g.head_dim_k == g.head_dim_v:
+            heads = w.kv_heads_override or g.n_kv_heads
+            return (
+                f"2 × {layers} layers × {heads} kv_heads × {g.head_dim_k} head_dim × {w.context:,} ctx × "
+                f"{w.batch} batch × {float(tk.bytes_per_value):g} B ({tk.name}) = {total:,} B"
+            )
         return (
-            f"2 × {layers} layers × {heads} kv_heads × {g.head_dim_k} head_dim × {w.context:,} ctx × "
-            f"{w.batch} batch × {float(tk.bytes_per_value):g} B ({tk.name}) = {int(total):,} B"
+            f"{layers} full layers: (K {int(c.k_full):,} B + V {int(c.v_full):,} B per token) × "
+            f"{w.context:,} ctx × {w.batch} batch = {total:,} B"
         )
