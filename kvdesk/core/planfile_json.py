@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kvdesk.core.errors import KvdeskError
+from kvdesk.core.errors import InputError, KvdeskError
+from kvdesk.core.limits import read_bytes
 
 MAX_FILE_BYTES = 16 << 20
 MAX_DEPTH = 32
@@ -38,26 +38,9 @@ class PlanFileError(KvdeskError):
 def read_limited(path: Path) -> bytes:
     """The file's bytes, refusing anything that is not a regular file of at most MAX_FILE_BYTES."""
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise PlanFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise PlanFileError(f"{path}: is a folder, not a plan file")
-    if not stat.S_ISREG(info.st_mode):
-        raise PlanFileError(f"{path}: not a regular file")
-    if info.st_size > MAX_FILE_BYTES:
-        raise PlanFileError(f"{path.name}: {info.st_size:,} bytes is larger than the {MAX_FILE_BYTES >> 20} MiB "
-                            "a plan file may have")
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat()
-    except OSError as exc:
-        raise PlanFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise PlanFileError(f"{path.name}: larger than the {MAX_FILE_BYTES >> 20} MiB a plan file may have")
-    return data
+        return read_bytes(path, MAX_FILE_BYTES, what="plan file")
+    except InputError as exc:
+        raise PlanFileError(str(exc)) from None
 
 
 def decode_text(data: bytes) -> str:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QMenu,
@@ -29,6 +28,7 @@ from kvdesk.core.plan import Plan
 from kvdesk.core.units import GIB, format_bytes, format_tokens
 from kvdesk.gui.memory_chart import BAR_WIDTH
 from kvdesk.gui.plan_model import _COMPUTE_ERRORS, PlanModel, describe_error
+from kvdesk.gui.refresh_when_visible import RefreshWhenVisible
 from kvdesk.gui.theme import theme_manager
 from kvdesk.gui.verdict_banner import verdict
 
@@ -69,7 +69,7 @@ def variants(plan: Plan) -> dict[str, Plan]:
     return out
 
 
-class CompareTab(QWidget):
+class CompareTab(RefreshWhenVisible):
     def __init__(self, model: PlanModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
@@ -147,16 +147,6 @@ class CompareTab(QWidget):
         return cols
 
     # -- refresh --------------------------------------------------------------------------------
-    def _changed(self) -> None:
-        self._stale = True
-        if self.isVisible():
-            self.refresh()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        if self._stale:
-            self.refresh()
-        super().showEvent(event)
-
     def refresh(self) -> None:
         self._stale = False
         cols = self.columns()

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from html import escape
 
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from kvdesk.core.breakdown import Breakdown
 from kvdesk.core.plan import Plan
 from kvdesk.core.units import format_bytes, format_tokens
 from kvdesk.gui.plan_model import PlanModel
+from kvdesk.gui.refresh_when_visible import RefreshWhenVisible
 
 
 def explain_html(plan: Plan, bd: Breakdown, error: str = "") -> str:
@@ -58,7 +58,7 @@ def explain_html(plan: Plan, bd: Breakdown, error: str = "") -> str:
     return "\n".join(parts)
 
 
-class ExplainPanel(QWidget):
+class ExplainPanel(RefreshWhenVisible):
     def __init__(self, model: PlanModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
@@ -72,16 +72,6 @@ class ExplainPanel(QWidget):
         self._stale = True
         model.changed.connect(self._changed)
         model.error_changed.connect(self._changed)
-
-    def _changed(self) -> None:
-        self._stale = True
-        if self.isVisible():
-            self.refresh()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        if self._stale:
-            self.refresh()
-        super().showEvent(event)
 
     def refresh(self) -> None:
         self._stale = False

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from kvdesk.core.calculator import Sweep, sweep
@@ -18,6 +17,7 @@ from kvdesk.core.errors import KvdeskError
 from kvdesk.core.plan import Plan
 from kvdesk.core.units import format_tokens
 from kvdesk.gui.plan_model import PlanModel, describe_error
+from kvdesk.gui.refresh_when_visible import RefreshWhenVisible
 from kvdesk.gui.theme import theme_manager
 
 ENGINE_DTYPES = {
@@ -70,7 +70,7 @@ def _log2_ticks(contexts: npt.NDArray[np.int64]) -> list[tuple[float, str]]:
     return [(float(e), format_tokens(1 << e)) for e in range(lo, hi + 1)]
 
 
-class SweepTab(QWidget):
+class SweepTab(RefreshWhenVisible):
     def __init__(self, model: PlanModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
@@ -107,16 +107,6 @@ class SweepTab(QWidget):
         self._stale = True
         model.changed.connect(self._changed)
         theme_manager().changed.connect(self._changed)
-
-    def _changed(self) -> None:
-        self._stale = True
-        if self.isVisible():
-            self.refresh()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        if self._stale:
-            self.refresh()
-        super().showEvent(event)
 
     def refresh(self) -> None:
         self._stale = False

@@ -121,7 +121,7 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: p
         raise AssertionError("the file was opened")
 
     monkeypatch.setattr(Path, "open", no_open)
-    with pytest.raises(PlanFileError, match="larger than the 16 MiB"):
+    with pytest.raises(PlanFileError, match=r"too large for a plan file \(limit 16 MiB\)"):
         load_plan(path)
 
 
