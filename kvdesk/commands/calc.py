@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from kvdesk.commands.planargs import add_plan_arguments, plan_from_args
 from kvdesk.core.calculator import calculate
 from kvdesk.core.report import summary_text
+from kvdesk.core.units import format_bytes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,28 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(summary_text(plan, breakdown))
         if observed is not None:
-            print("\nobserved in log:")
-            print(json.dumps(observed, indent=2))
+            print()
+            print(observed_table(observed))
     return 0
+
+
+def _fmt(value: object, unit: str) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    if unit == "bytes":
+        return format_bytes(value)
+    return f"{value:,.2f}" if isinstance(value, float) and not value.is_integer() else f"{int(value):,}"
+
+
+def observed_table(observed: dict[str, Any]) -> str:
+    """The log's figures beside the prediction, one row each (what --json prints as 'observed')."""
+    rows = [f"compared with {observed.get('file', 'the log')} ({observed.get('engine', '?')} log):",
+            f"  {'figure':<26} {'log':>14} {'kvdesk':>14} {'difference':>14}"]
+    for fig in observed.get("figures", {}).values():
+        unit = str(fig.get("unit", ""))
+        rows.append(
+            f"  {fig.get('label', ''):<26} {_fmt(fig.get('observed'), unit):>14} "
+            f"{_fmt(fig.get('predicted'), unit):>14} {_fmt(fig.get('difference'), unit):>14}"
+        )
+    rows += [f"warning: {w}" for w in observed.get("warnings", [])]
+    return "\n".join(rows)
