@@ -21,6 +21,7 @@ def test_from_log_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     code = main(["calc", "--model", "llama-3.1-70b", "--engine", "llama.cpp", "--ctx", "4096", "--from-log", str(log)])
     out = capsys.readouterr().out
     assert code == 0
-    kv_row = next(line for line in out.splitlines() if line.strip().startswith("KV cache ") and "GiB" in line)
+    table = out.split("compared with", 1)[1].splitlines()
+    kv_row = next(line for line in table if line.strip().startswith("KV cache "))
     assert kv_row.split()[-2:] == ["0", "B"]  # kvdesk's prediction equals the engine's figure exactly
     assert "1.25 GiB" in kv_row
