@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kvdesk.core.atomic import atomic_write_text
 from kvdesk.core.errors import InputError, describe_validation_error
 from kvdesk.core.gpu import GpuSpec
 from kvdesk.core.model import ModelSpec
@@ -155,26 +156,24 @@ def find_gpu(wanted: str) -> GpuEntry:
     return entry
 
 
-def save_user_model(entry: ModelEntry) -> Path:
-    from kvdesk.core.atomic import atomic_write_text
+def _write_user_file(doc: ModelCatalogFile | GpuCatalogFile, kind: str) -> Path:
+    """Atomically write the user's own catalogue file (same schema as the shipped one)."""
+    path = _user_file(kind)
+    data = doc.model_dump(mode="json", exclude_none=True)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return path
 
+
+def save_user_model(entry: ModelEntry) -> Path:
     entries = {m.id: m for m in user_models()}
     entries[entry.id] = entry
-    doc = ModelCatalogFile(models=list(entries.values())).model_dump(mode="json", exclude_none=True)
-    path = _user_file("models")
-    atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    return path
+    return _write_user_file(ModelCatalogFile(models=list(entries.values())), "models")
 
 
 def save_user_gpu(entry: GpuEntry) -> Path:
-    from kvdesk.core.atomic import atomic_write_text
-
     entries = {g.id: g for g in user_gpus()}
     entries[entry.id] = entry
-    doc = GpuCatalogFile(gpus=list(entries.values())).model_dump(mode="json", exclude_none=True)
-    path = _user_file("gpus")
-    atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    return path
+    return _write_user_file(GpuCatalogFile(gpus=list(entries.values())), "gpus")
 
 
 def model_entry(entry_id: str, spec: ModelSpec, hf_repo: str | None = None) -> ModelEntry:
@@ -194,22 +193,19 @@ def gpu_entry(entry_id: str, spec: GpuSpec) -> GpuEntry:
 
 def remove_user_model(entry_id: str) -> bool:
     """Delete the user's own model ``entry_id``; False when there was none (shipped ones stay)."""
-    from kvdesk.core.atomic import atomic_write_text
-
-    entries = [m for m in user_models() if m.id != entry_id]
-    if len(entries) == len(user_models()):
+    current = user_models()
+    entries = [m for m in current if m.id != entry_id]
+    if len(entries) == len(current):
         return False
-    doc = ModelCatalogFile(models=entries).model_dump(mode="json", exclude_none=True)
-    atomic_write_text(_user_file("models"), json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    _write_user_file(ModelCatalogFile(models=entries), "models")
     return True
 
 
 def remove_user_gpu(entry_id: str) -> bool:
-    from kvdesk.core.atomic import atomic_write_text
-
-    entries = [g for g in user_gpus() if g.id != entry_id]
-    if len(entries) == len(user_gpus()):
+    """Delete the user's own GPU ``entry_id``; False when there was none (shipped ones stay)."""
+    current = user_gpus()
+    entries = [g for g in current if g.id != entry_id]
+    if len(entries) == len(current):
         return False
-    doc = GpuCatalogFile(gpus=entries).model_dump(mode="json", exclude_none=True)
-    atomic_write_text(_user_file("gpus"), json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    _write_user_file(GpuCatalogFile(gpus=entries), "gpus")
     return True
