@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,18 +26,19 @@ def _slowdown(factor: float) -> str:
     return f"~{factor:.1f}×" if factor < 10 else f"~{factor:.0f}×"
 
 
-def verdict(bd: Breakdown) -> Verdict:
+def verdict(bd: Breakdown, size: Callable[[float], str] = format_bytes) -> Verdict:
+    """The verdict on ``bd``; ``size`` formats byte counts (the app's banner uses one-decimal GiB)."""
     if not bd.fits:
         if bd.spill_bytes > 0 and bd.engine in SPILLING_ENGINES:
             return Verdict(
                 "spills",
-                f"Spills {format_bytes(bd.spill_bytes)} to system RAM — decode {_slowdown(bd.spill_slowdown)} slower",
+                f"Spills {size(bd.spill_bytes)} to system RAM — decode {_slowdown(bd.spill_slowdown)} slower",
             )
-        reason = bd.warnings[-1] if bd.warnings else f"needs {format_bytes(bd.total_bytes)}"
+        reason = bd.warnings[-1] if bd.warnings else f"needs {size(bd.total_bytes)}"
         if bd.spill_bytes > 0:
-            reason = f"{format_bytes(bd.spill_bytes)} over the budget; {reason}"
+            reason = f"{size(bd.spill_bytes)} over the budget; {reason}"
         return Verdict("no_fit", f"Does not fit — {reason}")
     headroom = bd.headroom_bytes
     if bd.budget_bytes and headroom < TIGHT_FRACTION * bd.budget_bytes:
-        return Verdict("tight", f"Tight — {format_bytes(headroom)} headroom, under 5 %")
-    return Verdict("fits", f"Fits — {format_bytes(headroom)} headroom")
+        return Verdict("tight", f"Tight — under 5 % headroom ({size(headroom)})")
+    return Verdict("fits", f"Fits — {size(headroom)} headroom")

@@ -6,35 +6,26 @@ and any error or warning the last recompute produced.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from kvdesk.core.breakdown import Breakdown
 from kvdesk.core.units import GIB
+from kvdesk.core.verdict import VerdictKind
+from kvdesk.core.verdict import verdict as core_verdict
 from kvdesk.gui.plan_model import PlanModel
 from kvdesk.gui.theme import theme_manager
 
-State = Literal["fits", "tight", "spills"]
-TIGHT_FRACTION = 0.05
+State = VerdictKind
 
 
 def _gib(n: float) -> str:
     return f"{n / GIB:.1f} GiB"
 
 
-def _slowdown(factor: float) -> str:
-    return f"~{factor:.0f}×" if factor >= 2 else f"~{factor:.1f}×"
-
-
 def verdict(bd: Breakdown) -> tuple[State, str]:
-    """The banner's state and headline for a breakdown."""
-    if not bd.fits:
-        return "spills", f"Spills {_gib(bd.spill_bytes)} to system RAM — decode {_slowdown(bd.spill_slowdown)} slower"
-    headroom = bd.headroom_bytes
-    if bd.budget_bytes and headroom < TIGHT_FRACTION * bd.budget_bytes:
-        return "tight", f"Tight — under 5 % headroom ({_gib(headroom)})"
-    return "fits", f"Fits — {_gib(headroom)} headroom"
+    """The banner's state and headline: the core's verdict (kvdesk.core.verdict) in one-decimal GiB."""
+    v = core_verdict(bd, size=_gib)
+    return v.kind, v.headline
 
 
 def limits_line(bd: Breakdown, context: int, batch: int) -> str:
@@ -69,7 +60,8 @@ class VerdictBanner(QFrame):
             layout.addWidget(w)
         self.setToolTip(
             "Fits: everything stays in GPU memory. Tight: less than 5 % of the budget left — real "
-            "engines may still run out. Spills: the rest goes to system RAM, which is far slower."
+            "engines may still run out. Spills: the rest goes to system RAM, which is far slower. "
+            "Does not fit: the engine would refuse to start (vLLM does not spill)."
         )
         self.state: State = "fits"
         self._style = ""
@@ -89,7 +81,8 @@ class VerdictBanner(QFrame):
         self.message.setText("\n".join(notes))
         self.message.setVisible(bool(notes))
         colors = theme_manager().colors
-        accent = {"fits": colors.fits, "tight": colors.tight, "spills": colors.spills}[self.state]
+        accents = {"fits": colors.fits, "tight": colors.tight, "spills": colors.spills, "no_fit": colors.spills}
+        accent = accents[self.state]
         style = (
             f"#VerdictBanner {{ border-left: 6px solid {accent}; border-radius: 4px; "
             f"background: {colors.background}; }} #VerdictHeadline {{ color: {accent}; }}"

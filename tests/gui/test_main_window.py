@@ -199,3 +199,16 @@ def test_every_control_has_a_tooltip(window: Any) -> None:
     missing = [f"{type(w).__name__} {w.objectName() or getattr(w, 'text', lambda: '')()}"
                for w in controls if not w.toolTip().strip() and not (w.parent() and w.parent().toolTip())]
     assert missing == []
+
+
+def test_vllm_plan_that_cannot_start_says_does_not_fit(window: Any) -> None:
+    # vLLM refuses to start instead of spilling: the banner must not claim "Spills … to system RAM"
+    from kvdesk.core.gpu import custom_gpu
+
+    plan = window.model.plan.model_copy(update={"gpu": custom_gpu(8), "gpu_preset_id": None})
+    assert window.model.set_plan(plan.with_engine(name="vllm"))
+    bd = window.model.breakdown
+    assert not bd.fits
+    assert window.banner.state == "no_fit"
+    assert window.banner.headline.text().startswith("Does not fit — ")
+    assert "system RAM" not in window.banner.headline.text()
