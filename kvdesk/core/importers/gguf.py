@@ -27,6 +27,12 @@ from kvdesk.core.plan import ModelOrigin
 SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2, "cohere2": 4, "exaone4": 4, "gemma3n": 5}
 # llama-model.cpp LLM_ARCH_LLAMA4: swa_type CHUNKED, n_swa = 8192, set_swa_pattern(4)
 CHUNKED = {"llama4": (8192, 4)}
+# Layers from n_layer_kv_from_start on have no KV cache (llama-hparams.cpp has_kv(il)); llama-model.cpp
+# load_hparams sets it to 20 for LLM_ARCH_GEMMA3N (hard-coded, both E2B and E4B), to n_layer −
+# {arch}.attention.shared_kv_layers for Gemma 4, and to n_layer − {arch}.nextn_predict_layers for
+# the MTP layer of GLM-4.5 (glm4moe) and Ling 2 (bailingmoe2), which llama.cpp loads but never runs.
+KV_FROM_START = {"gemma3n": 20}
+NEXTN_NO_KV = {"glm4moe", "bailingmoe2"}
 _SPLIT = re.compile(r"^(?P<stem>.*)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$")
 MAX_SPLITS = 256
 MAX_LAYERS = 4096
@@ -97,6 +103,25 @@ def _recurrent_flags(kv: dict[str, Any], arch: str, kv_heads: list[int]) -> list
     return [h == 0 for h in kv_heads]
 
 
+def _kv_layers(kv: dict[str, Any], arch: str, n_layer: int, notes: list[str]) -> int:
+    """How many leading layers own a KV cache (llama.cpp hparams.n_layer_kv_from_start)."""
+    shared = _int(kv, f"{arch}.attention.shared_kv_layers", 0) or 0
+    nextn = (_int(kv, f"{arch}.nextn_predict_layers", 0) or 0) if arch in NEXTN_NO_KV else 0
+    if arch in KV_FROM_START:
+        start, why = KV_FROM_START[arch], f"llama.cpp hard-codes n_layer_kv_from_start = {KV_FROM_START[arch]}"
+    elif shared:
+        start, why = n_layer - shared, f"{arch}.attention.shared_kv_layers = {shared}"
+    elif nextn:
+        start, why = n_layer - nextn, f"{arch}.nextn_predict_layers = {nextn} (MTP layer, unused)"
+    else:
+        return n_layer
+    if not 0 < start <= n_layer:
+        raise InputError(f"{why} leaves {start} of {n_layer} layers with a KV cache")
+    if start < n_layer:
+        notes.append(f"layers {start}..{n_layer - 1} have no KV cache ({why})")
+    return start
+
+
 def build_layers(kv: dict[str, Any], arch: str, notes: list[str]) -> list[LayerGroup]:
     a = f"{arch}."
     n_layer = _int(kv, a + "block_count")
@@ -109,18 +134,22 @@ def build_layers(kv: dict[str, Any], arch: str, notes: list[str]) -> list[LayerG
     kv_heads = _per_layer(kv.get(a + "attention.head_count_kv"), n_layer, "head_count_kv", n_head)
     head_k = _int(kv, a + "attention.key_length", n_embd // n_head if n_head else 0) or 0
     head_v = _int(kv, a + "attention.value_length", head_k) or 0
+    # llama-hparams n_embd_head_k_swa / v_swa (Gemma 4: 256 on sliding layers, 512 on full ones)
+    head_k_swa = _int(kv, a + "attention.key_length_swa", head_k) or head_k
+    head_v_swa = _int(kv, a + "attention.value_length_swa", head_v) or head_v
     window = _int(kv, a + "attention.sliding_window")
     state = _recurrent_bytes(kv, arch, n_embd)
     recurrent = _recurrent_flags(kv, arch, kv_heads) if state is not None else [False] * n_layer
     mla_rank = _int(kv, a + "attention.kv_lora_rank")
     sliding, swa_src = _sliding_flags(kv, arch, n_layer)
     chunk = CHUNKED.get(arch)
+    kv_layers = _kv_layers(kv, arch, n_layer, notes)
     layers: list[LayerGroup] = []
     for il in range(n_layer):
         if recurrent[il]:
             layers.append(LayerGroup(kind="recurrent", state_bytes=state))
             continue
-        if kv_heads[il] == 0:
+        if kv_heads[il] == 0 or il >= kv_layers:
             layers.append(LayerGroup(kind="none"))
             continue
         base = {"n_kv_heads": kv_heads[il], "head_dim_k": head_k, "head_dim_v": head_v}
@@ -135,6 +164,7 @@ def build_layers(kv: dict[str, Any], arch: str, notes: list[str]) -> list[LayerG
         elif chunk and il % chunk[1] < chunk[1] - 1:
             layers.append(LayerGroup(kind="chunked", window=chunk[0], **base))
         elif window and sliding[il]:
+            base.update(head_dim_k=head_k_swa, head_dim_v=head_v_swa)
             layers.append(LayerGroup(kind="sliding", window=window, **base))
         else:
             layers.append(LayerGroup(kind="full", **base))

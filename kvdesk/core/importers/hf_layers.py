@@ -13,7 +13,10 @@ Rules follow each model's transformers configuration/modeling code:
 - Jamba: attention where ``i % attn_layer_period == attn_layer_offset``, Mamba elsewhere;
 - Nemotron-H: ``hybrid_override_pattern`` (M = Mamba-2, * = attention, - = MLP only);
 - Falcon-H1: attention and Mamba-2 side by side in every layer (both listed);
-- MLA (DeepSeek V2/V3, Kimi K2): ``kv_lora_rank`` + ``qk_rope_head_dim`` per token.
+- MLA (DeepSeek V2/V3, Kimi K2): ``kv_lora_rank`` + ``qk_rope_head_dim`` per token;
+- Gemma 3n / Gemma 4: the last ``num_kv_shared_layers`` layers reuse an earlier layer's K/V and
+  own no cache (listed as ``none``); Gemma 4 full layers use ``global_head_dim`` and, with
+  ``attention_k_eq_v``, ``num_global_key_value_heads`` (transformers modeling_gemma4 Gemma4TextAttention).
 """
 
 from __future__ import annotations
@@ -130,6 +133,35 @@ def _pattern_kinds(c: dict[str, Any], n: int) -> list[str]:
     return ["full"] * n
 
 
+def _kv_shared_from(c: dict[str, Any], n: int, notes: list[str]) -> int:
+    """Index of the first layer without its own KV (n when every layer has one).
+
+    transformers Gemma3n/Gemma4 attention: ``first_kv_shared_layer_idx = num_hidden_layers -
+    num_kv_shared_layers``; later layers read the cache of the last earlier layer of their type.
+    vLLM gives them ``kv_sharing_target_layer_name`` and no KV spec (gpu_model_runner
+    get_kv_cache_spec skips them); llama.cpp ``hparams.has_kv(il)`` is false from
+    ``n_layer_kv_from_start`` on (llama-kv-cache.cpp: "does not have KV cache").
+    """
+    shared = cfg_int(c, "num_kv_shared_layers", default=0) or 0
+    if shared <= 0:
+        return n
+    if shared >= n:
+        raise InputError(f"num_kv_shared_layers {shared} leaves none of the {n} layers with a KV cache")
+    notes.append(f"num_kv_shared_layers {shared}: layers {n - shared}..{n - 1} reuse earlier KV (no own cache)")
+    return n - shared
+
+
+def _full_heads(c: dict[str, Any], n_kv: int, hd_k: int, hd_v: int) -> tuple[int, int, int]:
+    """KV heads and K/V widths of full-attention layers (Gemma 4: global_head_dim, k_eq_v heads)."""
+    glob = cfg_int(c, "global_head_dim")
+    if not glob:
+        return n_kv, hd_k, hd_v
+    heads = n_kv
+    if c.get("attention_k_eq_v") is True:
+        heads = cfg_int(c, "num_global_key_value_heads", default=n_kv) or n_kv
+    return heads, glob, glob
+
+
 def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
     n = cfg_int(c, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
     if not n or n < 1:
@@ -147,8 +179,12 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
     mla = cfg_int(c, "kv_lora_rank")
     state: int | None = None
     layers: list[LayerGroup] = []
-    for raw in kinds:
+    shared_from = _kv_shared_from(c, n, notes)
+    full_kv, full_k, full_v = _full_heads(c, n_kv, hd_k, hd_v)
+    for il, raw in enumerate(kinds):
         kind = _KIND.get(raw, "none" if raw == "none" else "full")
+        if il >= shared_from and kind != "recurrent":
+            kind = "none"
         if kind == "recurrent":
             state = state if state is not None else state_bytes(c, raw, notes)
             layers.append(LayerGroup(kind="recurrent", state_bytes=state))
@@ -181,7 +217,7 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
                 )
             )
         else:
-            layers.append(LayerGroup(kind="full", n_kv_heads=n_kv, head_dim_k=hd_k, head_dim_v=hd_v))
+            layers.append(LayerGroup(kind="full", n_kv_heads=full_kv, head_dim_k=full_k, head_dim_v=full_v))
     if str(c.get("model_type")) == "falcon_h1":
         layers += [LayerGroup(kind="recurrent", state_bytes=state_bytes(c, "mamba2", notes))] * n
         notes.append("Falcon-H1: each layer has attention and a Mamba-2 mixer side by side; both listed")
