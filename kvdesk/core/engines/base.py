@@ -3,12 +3,12 @@
 An engine profile answers, vectorised over numpy arrays of per-sequence context and batch:
 how many K / V / recurrent-state bytes the engine allocates, and how many other bytes it needs.
 The base class turns that into a Breakdown: per-device split, verdict, the largest context and
-batch that fit (a k-ary search over the vectorised need), and decode time from bandwidth.
+batch that fit (an exact k-ary search over the vectorised need, guided by the engine's closed-form
+``limit_guesses`` so that one numpy call usually settles both), and decode time from bandwidth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -17,7 +17,10 @@ import numpy.typing as npt
 
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.dtypes import KvType, kv_type
+from kvdesk.core.engines.search import Guess, largest_true, largest_true_pair
 from kvdesk.core.plan import MAX_BATCH, MAX_CONTEXT, Plan
+
+__all__ = ["CacheArrays", "EngineProfile", "FixedCosts", "Guess", "largest_true", "largest_true_pair"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -72,6 +75,13 @@ class EngineProfile:
     def formula(self, plan: Plan) -> str:
         return ""
 
+    def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
+        """Closed-form intervals holding (max_context at the plan's batch, max_batch at its context).
+
+        Only a hint for the exact search (search.py): a wrong interval costs time, never accuracy.
+        """
+        return None, None
+
     def cache_device_shares(self, plan: Plan, n_devices: int) -> list[float]:
         """How the cache divides over devices (default: evenly)."""
         return [1.0 / n_devices] * n_devices
@@ -118,7 +128,10 @@ class EngineProfile:
             live = float(k[0] + v[0] + st[0])  # the default live_cache_bytes: same cell, no second call
         decode_ms, slowdown = self._decode_time(plan, devices, live)
         rules = [*fixed.rules, *self.cache_rules(plan)]
-        return Breakdown(
+        # model_construct: every field is computed here from validated inputs, with the right types
+        # (validation of this internal result took a tenth of calculate()); user input is validated
+        # where it enters, in Plan
+        return Breakdown.model_construct(
             engine=self.name,
             per_device=devices,
             kv_bytes_per_token=kv_per_token,
@@ -136,30 +149,48 @@ class EngineProfile:
     def _cells_and_limits(
         self, plan: Plan, fixed: FixedCosts, head: tuple[IntArray, IntArray]
     ) -> tuple[tuple[FloatArray, FloatArray, FloatArray], tuple[int, int]]:
-        """K, V, state bytes of the ``head`` cells, and (max_context, max_batch)."""
+        """K, V, state bytes of the ``head`` cells, and (max_context, max_batch).
+
+        The head cells and the first round of both limit searches share one engine call
+        (``head_and_fits``); with a good closed-form guess that round is the last.
+        """
         cls, w = type(self), plan.workload
-        default = all(
-            getattr(cls, m) is getattr(EngineProfile, m) for m in ("fits_mask", "need", "max_context", "max_batch")
-        )
-        if not default:
+        if cls.max_context is not EngineProfile.max_context or cls.max_batch is not EngineProfile.max_batch:
             arr = self.cache(plan, *head)
             return tuple(_first(a, 3) for a in (arr.k, arr.v, arr.state)), self._limits(plan, fixed)  # type: ignore[return-value]
-        base = sum(fixed.weights) + sum(fixed.compute) + sum(fixed.overhead)
-        budget = sum(fixed.budget)
-        stash: list[CacheArrays] = []
+        n = head[0].size
+        stash: list[tuple[FloatArray, FloatArray, FloatArray]] = []
 
         def pred(c: IntArray, b: IntArray) -> npt.NDArray[np.bool_]:
             if stash:
                 return self.fits_mask(plan, c, b, fixed)
-            arr = self.cache(plan, np.concatenate([head[0], c]), np.concatenate([head[1], b]))
-            stash.append(arr)
-            total = np.broadcast_to(np.asarray(arr.total, dtype=np.float64), (3 + c.size,))
-            return np.asarray(total[3:] + base <= budget)
+            cells, ok = self.head_and_fits(plan, fixed, np.concatenate([head[0], c]), np.concatenate([head[1], b]), n)
+            stash.append(cells)
+            return ok
 
         limit = max(plan.model.native_context or MAX_CONTEXT, 1)
-        limits = largest_true_pair(pred, (1, limit, w.batch), (1, MAX_BATCH, w.context))
-        arr = stash[0]
-        return (_first(arr.k, 3), _first(arr.v, 3), _first(arr.state, 3)), limits
+        guesses = self.limit_guesses(plan, fixed)
+        limits = largest_true_pair(pred, (1, limit, w.batch), (1, MAX_BATCH, w.context), guesses=guesses)
+        return stash[0], limits
+
+    def head_and_fits(
+        self, plan: Plan, fixed: FixedCosts, ctx: IntArray, batch: IntArray, n_head: int
+    ) -> tuple[tuple[FloatArray, FloatArray, FloatArray], npt.NDArray[np.bool_]]:
+        """K, V, state bytes of the first ``n_head`` cells and ``fits_mask`` of the others.
+
+        One ``cache`` call unless the engine overrides ``need``/``fits_mask`` (then two calls, or
+        the engine overrides this method to share its work).
+        """
+        cls = type(self)
+        if cls.fits_mask is not EngineProfile.fits_mask or cls.need is not EngineProfile.need:
+            arr = self.cache(plan, ctx[:n_head], batch[:n_head])
+            ok = self.fits_mask(plan, ctx[n_head:], batch[n_head:], fixed)
+            return (_first(arr.k, n_head), _first(arr.v, n_head), _first(arr.state, n_head)), ok
+        base = sum(fixed.weights) + sum(fixed.compute) + sum(fixed.overhead)
+        arr = self.cache(plan, ctx, batch)
+        total = np.broadcast_to(np.asarray(arr.total, dtype=np.float64), ctx.shape)
+        ok = np.asarray(total[n_head:] + base <= sum(fixed.budget))
+        return (_first(arr.k, n_head), _first(arr.v, n_head), _first(arr.state, n_head)), ok
 
     def _limits(self, plan: Plan, fixed: FixedCosts) -> tuple[int, int]:
         """(max_context, max_batch); both searches share numpy calls unless an engine overrides them."""
@@ -168,7 +199,10 @@ class EngineProfile:
             return self.max_context(plan, fixed, w.batch), self.max_batch(plan, fixed, w.context)
         limit = max(plan.model.native_context or MAX_CONTEXT, 1)
         return largest_true_pair(
-            lambda c, b: self.fits_mask(plan, c, b, fixed), (1, limit, w.batch), (1, MAX_BATCH, w.context)
+            lambda c, b: self.fits_mask(plan, c, b, fixed),
+            (1, limit, w.batch),
+            (1, MAX_BATCH, w.context),
+            guesses=self.limit_guesses(plan, fixed),
         )
 
     def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
@@ -177,15 +211,15 @@ class EngineProfile:
         devices = []
         for i, name in enumerate(fixed.names):
             devices.append(
-                DeviceBreakdown(
+                DeviceBreakdown.model_construct(
                     name=name,
-                    weights_bytes=fixed.weights[i],
+                    weights_bytes=int(fixed.weights[i]),
                     k_cache_bytes=round(k * shares[i]),
                     v_cache_bytes=round(v * shares[i]),
                     recurrent_state_bytes=round(s * shares[i]),
-                    compute_bytes=fixed.compute[i],
-                    overhead_bytes=fixed.compute[i] + fixed.overhead[i],
-                    budget_bytes=fixed.budget[i],
+                    compute_bytes=int(fixed.compute[i]),
+                    overhead_bytes=int(fixed.compute[i] + fixed.overhead[i]),
+                    budget_bytes=int(fixed.budget[i]),
                 )
             )
         _fix_rounding(devices, round(k), round(v), round(s))
@@ -205,9 +239,7 @@ class EngineProfile:
         layer splits (pipeline) run one after another, so their times add up. Spilled bytes are read
         from system RAM at ``host_bandwidth_bytes_per_s``.
         """
-        model = plan.model
-        fmt = plan.workload.weights_format
-        read = model.active_weights_bytes(fmt) + (self.live_cache_bytes(plan) if live is None else live)
+        read = _active_weights_bytes(plan) + (self.live_cache_bytes(plan) if live is None else live)
         total = max(1, sum(d.total_bytes for d in devices))
         spilled = sum(d.spill_bytes for d in devices)
         spill_read = read * spilled / total
@@ -218,6 +250,21 @@ class EngineProfile:
         ideal = read / (bw * parallel)
         seconds = gpu_s + host_s
         return seconds * 1000.0, (seconds / ideal) if ideal > 0 else 1.0
+
+
+# (id(model), weights format) -> (model, bytes); the model is kept so its id cannot be reused
+_ACTIVE: dict[tuple[int, str | None], tuple[object, int]] = {}
+
+
+def _active_weights_bytes(plan: Plan) -> int:
+    """``model.active_weights_bytes(format)``, memoised per (frozen) model and format."""
+    key = (id(plan.model), plan.workload.weights_format)
+    hit = _ACTIVE.get(key)
+    if hit is None or hit[0] is not plan.model:
+        if len(_ACTIVE) > 64:
+            _ACTIVE.clear()
+        hit = _ACTIVE[key] = (plan.model, plan.model.active_weights_bytes(plan.workload.weights_format))
+    return hit[1]
 
 
 def _first(a: npt.ArrayLike, n: int) -> FloatArray:
@@ -234,81 +281,3 @@ def _fix_rounding(devices: list[DeviceBreakdown], k: int, v: int, s: int) -> Non
     first.k_cache_bytes += k - sum(d.k_cache_bytes for d in devices)
     first.v_cache_bytes += v - sum(d.v_cache_bytes for d in devices)
     first.recurrent_state_bytes += s - sum(d.recurrent_state_bytes for d in devices)
-
-
-_STEPS = np.arange(1 << 16, dtype=np.int64)
-
-
-def _k_ary(lo: int, hi: int, fan: int) -> Generator[npt.NDArray[np.int64], npt.NDArray[np.bool_], int]:
-    """The k-ary search as a coroutine: yields candidates, receives pred(candidates), returns x.
-
-    Candidates are ``lo, lo+step, …`` clipped at ``hi`` (so ``hi`` is always the last one; clipped
-    repeats are harmless). For a monotone predicate the number of true answers locates the boundary.
-    """
-    while True:
-        n = min(fan, hi - lo, len(_STEPS) - 1)
-        if n <= 0:
-            cand = np.array([lo], dtype=np.int64)
-        else:
-            step = -(-(hi - lo) // n)  # ceil: n steps reach hi
-            cand = np.minimum(_STEPS[: n + 1] * step + lo, hi)
-        ok = np.asarray((yield cand)).reshape(-1)
-        count = int(np.count_nonzero(ok))
-        if count == 0:
-            return lo - 1  # only reachable in the first round: later rounds start at a known-true lo
-        idx = count - 1
-        if idx == len(cand) - 1:
-            return int(cand[idx])
-        lo, hi = int(cand[idx]), int(cand[idx + 1]) - 1
-        if lo >= hi:
-            return lo
-
-
-def largest_true(pred: object, lo: int, hi: int, fan: int = 1024) -> int:
-    """Largest integer x in [lo, hi] with pred(x) true, for a monotone (true…false) predicate.
-
-    ``pred`` takes an int64 array and returns a bool array: a k-ary search that evaluates ``fan``
-    evenly spaced candidates (lo and hi included) per numpy call, so a range of 2**17 takes two calls
-    and 2**26 three. Returns lo-1 if none.
-    """
-    f = pred
-    search = _k_ary(lo, hi, fan)
-    cand = next(search)
-    while True:
-        try:
-            cand = search.send(np.asarray(f(cand)))  # type: ignore[operator]
-        except StopIteration as done:
-            return int(done.value)
-
-
-def largest_true_pair(
-    pred: Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64]], npt.NDArray[np.bool_]],
-    first: tuple[int, int, int],
-    second: tuple[int, int, int],
-    fan: int = 1024,
-) -> tuple[int, int]:
-    """Two k-ary searches run in lockstep, one ``pred`` call per round for both.
-
-    ``first`` = (lo, hi, fixed batch): search the context; ``second`` = (lo, hi, fixed ctx): search
-    the batch. ``pred(ctx, batch)`` gets equal-length int64 arrays and returns one bool per pair.
-    """
-    searches = [_k_ary(first[0], first[1], fan), _k_ary(second[0], second[1], fan)]
-    cands: list[npt.NDArray[np.int64] | None] = [next(searches[0]), next(searches[1])]
-    results = [0, 0]
-    empty = np.empty(0, dtype=np.int64)
-    while cands[0] is not None or cands[1] is not None:
-        c0 = cands[0] if cands[0] is not None else empty
-        c1 = cands[1] if cands[1] is not None else empty
-        n0 = c0.size
-        ctx = np.empty(n0 + c1.size, dtype=np.int64)
-        bat = np.empty_like(ctx)
-        ctx[:n0], ctx[n0:], bat[:n0], bat[n0:] = c0, second[2], first[2], c1
-        ok = np.asarray(pred(ctx, bat)).reshape(-1)
-        for i, part in enumerate((ok[:n0], ok[n0:])):
-            if cands[i] is None:
-                continue
-            try:
-                cands[i] = searches[i].send(part)
-            except StopIteration as done:
-                results[i], cands[i] = int(done.value), None
-    return results[0], results[1]

@@ -8,6 +8,7 @@ K and V widths are taken separately (they differ for DeepSeek and Gemma).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy.typing as npt
 
 from kvdesk.core.breakdown import Rule
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
+from kvdesk.core.engines.search import Guess, solve_piecewise
 from kvdesk.core.plan import Plan
 
 # vLLM 0.19 log (shared/validation/engine_memory.json, Llama-3.1-8B on H100): the worker's CUDA
@@ -84,6 +86,21 @@ class GenericEngine(EngineProfile):
             v = v + v_tok * tokens
         state = c.state_per_seq * batch_a * np.ones_like(ctx_a)
         return CacheArrays(k=k, v=v, state=state)
+
+    def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
+        """Closed form of the limits: one sequence needs p(c) = s + (K+V)_full·c + Σ (K+V)_w·min(c, w)
+        bytes (piecewise linear in c, a piece per window) and ``b`` sequences b·p(c). Float rounding
+        of the exact evaluation moves the boundary by at most a token, so ±1 around the solution."""
+        c = self._coeffs(plan)
+        w = plan.workload
+        room = float(sum(fixed.budget) - (sum(fixed.weights) + sum(fixed.compute) + sum(fixed.overhead)))
+        full = c.k_full + c.v_full
+        capped = [(k + v, float(win)) for win, k, v in c.windowed]
+        b = float(w.batch)
+        ctx = solve_piecewise(b * c.state_per_seq, b * full, [(b * a, win) for a, win in capped], 0.0, 0.0, room)
+        per_seq = c.state_per_seq + full * w.context + sum(a * min(float(w.context), win) for a, win in capped)
+        batch = room / per_seq if per_seq > 0 else (math.inf if room >= 0 else -1.0)
+        return Guess(ctx - 1, ctx + 1), Guess(batch - 1, batch + 1)
 
     def fixed(self, plan: Plan) -> FixedCosts:
         w, e = plan.workload, plan.engine
