@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from kvdesk.core.dtypes import WEIGHT_BITS, weight_bits
 from kvdesk.core.errors import InputError
 
 AttentionKind = Literal["full", "sliding", "chunked", "mla", "recurrent", "none"]
+StateDtype = Literal["f32", "bf16", "f16"]
 
 _MAX_LAYERS = 4096
+_OPTIONAL_STATE_FIELDS = ("ssm_state_bytes", "ssm_state_dtype")
 _MAX_DIM = 1 << 20
 
 
@@ -32,7 +34,9 @@ class LayerGroup(Frozen):
     - mla: the compressed latent ``kv_lora_rank + rope_dim`` values per token (DeepSeek MLA);
       ``n_kv_heads``/``head_dim_*`` keep the uncompressed view (vLLM without MLA, older llama.cpp).
     - recurrent: a fixed state per sequence (Mamba conv+SSM, gated delta-net, short conv):
-      ``state_bytes`` at f32, independent of context.
+      ``state_bytes`` at f32, independent of context. Optionally ``ssm_state_bytes`` says how much of
+      it is the SSM / delta-net state (the rest is the conv window) and ``ssm_state_dtype`` the dtype
+      the model's config asks engines to keep that part in (vLLM: ``mamba_ssm_cache_dtype``).
     - none: no cache (e.g. a dense FFN-only block).
     """
 
@@ -45,6 +49,8 @@ class LayerGroup(Frozen):
     kv_lora_rank: int | None = Field(None, ge=1, le=_MAX_DIM)
     rope_dim: int | None = Field(None, ge=0, le=_MAX_DIM)
     state_bytes: int | None = Field(None, ge=0, le=1 << 40)
+    ssm_state_bytes: int | None = Field(None, ge=0, le=1 << 40)
+    ssm_state_dtype: StateDtype | None = None
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> LayerGroup:
@@ -58,7 +64,19 @@ class LayerGroup(Frozen):
             raise ValueError("mla layers need kv_lora_rank")
         if self.kind == "recurrent" and self.state_bytes is None:
             raise ValueError("recurrent layers need state_bytes")
+        if self.ssm_state_bytes is not None and self.ssm_state_bytes > (self.state_bytes or 0):
+            raise ValueError("ssm_state_bytes is part of state_bytes and cannot exceed it")
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_state_split(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """Leave the optional SSM split out when unset, so plans and presets of every other model
+        serialise exactly as before these fields existed."""
+        data: dict[str, object] = handler(self)
+        for key in _OPTIONAL_STATE_FIELDS:
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
     @property
     def has_kv(self) -> bool:

@@ -128,6 +128,25 @@ def _attention_spec(g: LayerGroup, tp: int, bs: int, t: KvType, heads_override: 
     return LayerSpec(g.kind, bs, page, window, share, (heads, g.head_dim_k, g.head_dim_v))
 
 
+_STATE_BYTES = {"f32": 4, "bf16": 2, "f16": 2}
+
+
+def mamba_page_bytes(g: LayerGroup, model_dtype_bytes: int, tp: int) -> int:
+    """MambaSpec.page_size_bytes of one recurrent layer on one TP rank.
+
+    ModelSpec gives the state at f32. vLLM keeps the conv window in ``mamba_cache_dtype`` and the
+    SSM / delta-net state in ``mamba_ssm_cache_dtype`` (MambaStateDtypeCalculator, "auto" = the model
+    dtype, vllm/config/cache.py); a model's config may ask for another SSM dtype (Qwen3.5
+    ``mamba_ssm_dtype`` float32: vLLM 0.18/0.19 logs print attention blocks of 528 / 1056 tokens, which
+    only an f32 temporal state gives). Heads and conv channels are split over TP ranks.
+    """
+    total = int(g.state_bytes or 0)
+    ssm = int(g.ssm_state_bytes or 0)
+    ssm_bytes = _STATE_BYTES[g.ssm_state_dtype] if g.ssm_state_dtype else model_dtype_bytes
+    conv_values, ssm_values = (total - ssm) // 4, ssm // 4
+    return -(-(conv_values * model_dtype_bytes + ssm_values * ssm_bytes) // tp)
+
+
 def _layer_specs(
     layers: tuple[LayerGroup, ...],
     tp: int,
@@ -147,9 +166,7 @@ def _layer_specs(
                 attn_token = max(attn_token, spec.page_bytes // bs)
                 specs.append((idx, spec))
             elif g.kind == "recurrent":
-                # ModelSpec gives the state at f32; vLLM keeps it in mamba_cache_dtype / mamba_ssm_cache_dtype,
-                # "auto" = the model dtype (vllm/config/cache.py), split over TP ranks with the heads.
-                page = -(-int(g.state_bytes or 0) * state_dtype_bytes // (4 * tp))
+                page = mamba_page_bytes(g, state_dtype_bytes, tp)
                 mamba_pages.append(page)
                 specs.append((idx, LayerSpec("mamba", 1 << 30, page)))
             idx += 1

@@ -22,7 +22,7 @@ Rules follow each model's transformers configuration/modeling code:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from kvdesk.core.errors import InputError
 from kvdesk.core.importers import merge_layers, recurrent_state_bytes, shortconv_state_bytes
@@ -66,19 +66,22 @@ def head_dims(c: dict[str, Any]) -> tuple[int, int, int, int]:
     return n_heads, n_kv, head, head_v
 
 
-def state_bytes(c: dict[str, Any], kind_name: str, notes: list[str]) -> int:
-    """Recurrent state per layer per sequence (llama.cpp n_embd_r + n_embd_s, f32)."""
+def state_bytes(c: dict[str, Any], kind_name: str, notes: list[str]) -> tuple[int, int]:
+    """Recurrent state per layer per sequence (llama.cpp n_embd_r + n_embd_s, f32), and its SSM part.
+
+    The SSM / delta-net part is ``n_embd_s = d_state · d_inner`` (vLLM's temporal state, shape
+    (heads, head_dim, d_state) for Mamba-2 and (v_heads, k_dim, v_dim) for gated delta-nets); the
+    rest is the conv window. Short-conv layers (LFM2) have no SSM part.
+    """
     hidden = cfg_int(c, "hidden_size", default=0) or 0
     if kind_name == "conv" or "conv_L_cache" in c:
-        return shortconv_state_bytes(hidden, cfg_int(c, "conv_L_cache", default=3) or 3)
-    if "linear_num_value_heads" in c:  # Qwen3-Next gated delta-net
+        return shortconv_state_bytes(hidden, cfg_int(c, "conv_L_cache", default=3) or 3), 0
+    if "linear_num_value_heads" in c:  # Qwen3-Next / Qwen3.5 gated delta-net
         d_inner = (cfg_int(c, "linear_num_value_heads") or 0) * (cfg_int(c, "linear_value_head_dim") or 0)
-        return recurrent_state_bytes(
-            cfg_int(c, "linear_conv_kernel_dim", default=4) or 4,
-            d_inner,
-            cfg_int(c, "linear_key_head_dim") or 0,
-            cfg_int(c, "linear_num_key_heads") or 0,
-        )
+        d_key = cfg_int(c, "linear_key_head_dim") or 0
+        d_conv = cfg_int(c, "linear_conv_kernel_dim", default=4) or 4
+        total = recurrent_state_bytes(d_conv, d_inner, d_key, cfg_int(c, "linear_num_key_heads") or 0)
+        return total, 4 * d_key * d_inner
     d_state = cfg_int(c, "mamba_d_state", "ssm_state_size", "state_size", default=16) or 16
     d_conv = cfg_int(c, "mamba_d_conv", "conv_kernel", default=4) or 4
     heads = cfg_int(c, "mamba_n_heads", "mamba_num_heads")
@@ -95,7 +98,48 @@ def state_bytes(c: dict[str, Any], kind_name: str, notes: list[str]) -> int:
         f"recurrent state: d_conv {d_conv}, d_inner {d_inner}, d_state {d_state}, groups {groups} "
         "→ (d_conv−1)(d_inner+2·groups·d_state) + d_state·d_inner values at f32 (llama.cpp)"
     )
-    return recurrent_state_bytes(d_conv, d_inner or 0, d_state, groups)
+    return recurrent_state_bytes(d_conv, d_inner or 0, d_state, groups), 4 * d_state * (d_inner or 0)
+
+
+StateDtype = Literal["f32", "bf16", "f16"]
+_STATE_DTYPES: dict[str, StateDtype] = {
+    "float32": "f32",
+    "f32": "f32",
+    "bfloat16": "bf16",
+    "bf16": "bf16",
+    "float16": "f16",
+    "f16": "f16",
+}
+
+
+def ssm_dtype(c: dict[str, Any], notes: list[str]) -> StateDtype | None:
+    """The dtype the config asks engines to keep the SSM state in (None = the model dtype).
+
+    vLLM vllm/model_executor/models/config.py: Qwen3.5's VerifyAndUpdateConfig copies the config's
+    ``mamba_ssm_dtype`` into ``cache_config.mamba_ssm_cache_dtype`` when it is "auto";
+    NemotronHForCausalLMConfig does the same with ``mamba_ssm_cache_dtype`` and defaults to float32
+    ("Only float32 is known to have no accuracy issues by default"). Other hybrids keep "auto".
+    """
+    raw = c.get("mamba_ssm_dtype") or c.get("mamba_ssm_cache_dtype")
+    if raw is None and c.get("model_type") == "nemotron_h":
+        raw = "float32"
+    if not isinstance(raw, str):
+        return None
+    name = _STATE_DTYPES.get(raw.strip().lower())
+    if name is None:
+        notes.append(f"mamba_ssm_dtype {raw[:20]!r} not understood: SSM state assumed in the model dtype")
+        return None
+    notes.append(f"SSM state kept in {name} (config {raw}; vLLM mamba_ssm_cache_dtype)")
+    return name
+
+
+def recurrent_group(c: dict[str, Any], kind_name: str, notes: list[str]) -> LayerGroup:
+    """One recurrent layer; the SSM part is split out only when the config names its dtype."""
+    total, ssm = state_bytes(c, kind_name, notes)
+    dtype = ssm_dtype(c, notes) if ssm else None
+    if dtype is None:
+        return LayerGroup(kind="recurrent", state_bytes=total)
+    return LayerGroup(kind="recurrent", state_bytes=total, ssm_state_bytes=ssm, ssm_state_dtype=dtype)
 
 
 def _pattern_kinds(c: dict[str, Any], n: int) -> list[str]:
@@ -177,7 +221,7 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
         window = None
     chunk = cfg_int(c, "attention_chunk_size")
     mla = cfg_int(c, "kv_lora_rank")
-    state: int | None = None
+    state: LayerGroup | None = None
     layers: list[LayerGroup] = []
     shared_from = _kv_shared_from(c, n, notes)
     full_kv, full_k, full_v = _full_heads(c, n_kv, hd_k, hd_v)
@@ -186,8 +230,8 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
         if il >= shared_from and kind != "recurrent":
             kind = "none"
         if kind == "recurrent":
-            state = state if state is not None else state_bytes(c, raw, notes)
-            layers.append(LayerGroup(kind="recurrent", state_bytes=state))
+            state = state if state is not None else recurrent_group(c, raw, notes)
+            layers.append(state)
         elif kind == "none":
             layers.append(LayerGroup(kind="none"))
         elif mla:
@@ -219,6 +263,6 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
         else:
             layers.append(LayerGroup(kind="full", n_kv_heads=full_kv, head_dim_k=full_k, head_dim_v=full_v))
     if str(c.get("model_type")) == "falcon_h1":
-        layers += [LayerGroup(kind="recurrent", state_bytes=state_bytes(c, "mamba2", notes))] * n
+        layers += [recurrent_group(c, "mamba2", notes)] * n
         notes.append("Falcon-H1: each layer has attention and a Mamba-2 mixer side by side; both listed")
     return merge_layers(layers)
