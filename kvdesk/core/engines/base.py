@@ -128,10 +128,7 @@ class EngineProfile:
             live = float(k[0] + v[0] + st[0])  # the default live_cache_bytes: same cell, no second call
         decode_ms, slowdown = self._decode_time(plan, devices, live)
         rules = [*fixed.rules, *self.cache_rules(plan)]
-        # model_construct: every field is computed here from validated inputs, with the right types
-        # (validation of this internal result took a tenth of calculate()); user input is validated
-        # where it enters, in Plan
-        return Breakdown.model_construct(
+        return Breakdown(
             engine=self.name,
             per_device=devices,
             kv_bytes_per_token=kv_per_token,
@@ -211,15 +208,15 @@ class EngineProfile:
         devices = []
         for i, name in enumerate(fixed.names):
             devices.append(
-                DeviceBreakdown.model_construct(
+                DeviceBreakdown(
                     name=name,
-                    weights_bytes=int(fixed.weights[i]),
+                    weights_bytes=fixed.weights[i],
                     k_cache_bytes=round(k * shares[i]),
                     v_cache_bytes=round(v * shares[i]),
                     recurrent_state_bytes=round(s * shares[i]),
-                    compute_bytes=int(fixed.compute[i]),
-                    overhead_bytes=int(fixed.compute[i] + fixed.overhead[i]),
-                    budget_bytes=int(fixed.budget[i]),
+                    compute_bytes=fixed.compute[i],
+                    overhead_bytes=fixed.compute[i] + fixed.overhead[i],
+                    budget_bytes=fixed.budget[i],
                 )
             )
         _fix_rounding(devices, round(k), round(v), round(s))

@@ -12,7 +12,6 @@ Sources (cited per rule in llamacpp_rules.py / llamacpp_layout.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from kvdesk.core.engines import llamacpp_report as report
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
 from kvdesk.core.engines.llamacpp_devices import device_cache, device_rows
 from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
+from kvdesk.core.engines.llamacpp_limits import FitConsts, limit_guesses
 from kvdesk.core.engines.llamacpp_rules import (
     B_FIT,
     B_HYBRID_FIX,
@@ -35,21 +35,46 @@ from kvdesk.core.engines.llamacpp_rules import (
     parse_build,
     swa_cells,
 )
+from kvdesk.core.engines.search import Guess
 from kvdesk.core.errors import InputError
 from kvdesk.core.plan import Plan
 
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 MIB = 1 << 20
 FIT_MARGIN_BYTES = 1024 * MIB  # common/common.h fit_params_target: 1024 MiB per device
 
 
-@dataclass(frozen=True)
-class _FitConsts:
-    rows: list[npt.NDArray[np.float64]]  # per cache group: (n_devices, 1) K+V bytes per cell
-    state: npt.NDArray[np.float64]
-    kq: float
-    logits: npt.NDArray[np.float64]
-    static: npt.NDArray[np.float64]  # weights + overhead + hidden activations
-    budget: npt.NDArray[np.float64]
+def _cache_from_cells(
+    lay: Layout, cells: dict[str, npt.NDArray[np.int64]], ctx: npt.ArrayLike, batch: npt.ArrayLike
+) -> CacheArrays:
+    streams = cells["streams"]
+    k: Any = 0.0
+    v: Any = 0.0
+    for g in lay.groups:
+        n = np.multiply(cells[f"swa{g.window}" if g.window else "base"], streams, dtype=np.float64)
+        k = k + g.k_row * n
+        v = v + g.v_row * n
+    shape = np.broadcast(np.asarray(ctx), np.asarray(batch)).shape
+    zero = np.zeros(shape)
+    # llama-memory-recurrent.cpp: r/s tensors of n_embd_r/s × mem_size, mem_size = max(1, n_seq_max)
+    state = zero + np.maximum(1.0, np.asarray(batch, dtype=np.float64)) * lay.state_per_seq
+    return CacheArrays(k=zero + k, v=zero + v, state=state)
+
+
+def _fits_from_cells(
+    c: FitConsts, lay: Layout, cells: dict[str, npt.NDArray[np.int64]], batch: npt.ArrayLike
+) -> npt.NDArray[np.bool_]:
+    """need ≤ budget on every device: weights, overhead, hidden activations, each cache group's rows ×
+    cells, recurrent states, and the compute buffer max(KQ × cells, logits)."""
+    streams = cells["streams"]
+    need: Any = c.static
+    for gi, w in enumerate(lay.windows):
+        need = need + c.rows[gi] * np.multiply(cells[f"swa{w}" if w else "base"], streams, dtype=np.float64)
+    if c.state.any():
+        need = need + c.state * np.maximum(1.0, np.asarray(batch, dtype=np.float64))
+    need = need + np.maximum(c.kq * np.asarray(cells["base"], dtype=np.float64), c.logits)
+    return np.asarray(np.all(need <= c.budget, axis=0))
 
 
 # Memo entries hold per-device lists (up to gpu_count = 1024 long): 1024 entries of those reached
@@ -66,7 +91,7 @@ class LlamaCppEngine(EngineProfile):
         self._settings: dict[tuple[object, ...], Settings] = {}
         self._cells: dict[tuple[object, ...], dict[str, npt.NDArray[np.int64]]] = {}
         self._scalar: dict[tuple[object, ...], tuple[object, Any]] = {}
-        self._fit_memo: tuple[FixedCosts, Layout, Settings, _FitConsts] | None = None
+        self._fit_memo: dict[tuple[object, ...], FitConsts] = {}
 
     # -- settings ---------------------------------------------------------------------------------
     def settings(self, plan: Plan) -> Settings:
@@ -167,22 +192,7 @@ class LlamaCppEngine(EngineProfile):
         return self._cache_for(plan, lay, ctx, batch)
 
     def _cache_for(self, plan: Plan, lay: Layout, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
-        cells = self.cells(plan, ctx, batch)
-        streams = cells["streams"]
-        k: Any = 0.0
-        v: Any = 0.0
-        for g in lay.groups:
-            n = np.multiply(cells[f"swa{g.window}" if g.window else "base"], streams, dtype=np.float64)
-            k = k + g.k_row * n
-            v = v + g.v_row * n
-        shape = np.broadcast(np.asarray(ctx), np.asarray(batch)).shape
-        zero = np.zeros(shape)
-        # llama-memory-recurrent.cpp: r/s tensors of n_embd_r/s × mem_size, mem_size = max(1, n_seq_max)
-        state = zero + np.maximum(1.0, np.asarray(batch, dtype=np.float64)) * lay.state_per_seq
-        return CacheArrays(k=zero + k, v=zero + v, state=state)
-
-    def live_cache_bytes(self, plan: Plan) -> float:
-        return float(np.asarray(self.cache(plan, plan.workload.context, plan.workload.batch).total).reshape(-1)[0])
+        return _cache_from_cells(lay, self.cells(plan, ctx, batch), ctx, batch)
 
     # -- devices ----------------------------------------------------------------------------------
     def cache_device_shares(self, plan: Plan, n_devices: int) -> list[float]:
@@ -209,27 +219,52 @@ class LlamaCppEngine(EngineProfile):
         buffer follows the cell count when flash attention is off."""
         s = self.settings(plan)
         lay = self.layout(plan, s)
-        c = self._fit_consts(plan, s, lay, fixed)
-        cells = self._cells_for(s, lay, ctx, batch)
-        streams = cells["streams"]
-        need: Any = c.static
-        for gi, w in enumerate(lay.windows):
-            need = need + c.rows[gi] * np.multiply(cells[f"swa{w}" if w else "base"], streams, dtype=np.float64)
-        if c.state.any():
-            need = need + c.state * np.maximum(1.0, np.asarray(batch, dtype=np.float64))
-        need = need + np.maximum(c.kq * np.asarray(cells["base"], dtype=np.float64), c.logits)
-        return np.asarray(np.all(need <= c.budget, axis=0))
+        return _fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, self._cells_for(s, lay, ctx, batch), batch)
 
-    def _fit_consts(self, plan: Plan, s: Settings, lay: Layout, fixed: FixedCosts) -> _FitConsts:
-        """Per-device constants of fits_mask, kept for the FixedCosts object a search uses."""
-        hit = self._fit_memo
-        if hit is not None and hit[0] is fixed and hit[1] is lay and hit[2] is s:
-            return hit[3]
+    def head_and_fits(
+        self, plan: Plan, fixed: FixedCosts, ctx: IntArray, batch: IntArray, n_head: int
+    ) -> tuple[tuple[FloatArray, FloatArray, FloatArray], npt.NDArray[np.bool_]]:
+        """The head cells' K/V/state bytes and the fit of the others from ONE cell computation."""
+        s = self.settings(plan)
+        lay = self.layout(plan, s)
+        cells = self._cells_for(s, lay, ctx, batch)
+        ok = _fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, cells, batch)
+        head = {key: (a[:n_head] if np.ndim(a) else a) for key, a in cells.items()}
+        arr = _cache_from_cells(lay, head, ctx[:n_head], batch[:n_head])
+        return (arr.k, arr.v, arr.state), ok[n_head:]
+
+    def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
+        s = self.settings(plan)
+        lay = self.layout(plan, s)
+        if lay.go_engine:
+            return None, None  # Ollama's Go engine sizes cells differently: plain k-ary search
+        w = plan.workload
+        return limit_guesses(s, lay, self._fit_consts(plan, s, lay, fixed), w.context, w.batch)
+
+    def _fit_consts(self, plan: Plan, s: Settings, lay: Layout, fixed: FixedCosts) -> FitConsts:
+        """Per-device constants of fits_mask, memoised on everything they are built from (fixed()
+        hands out copies, so its values are the key, not the object)."""
+        m = plan.model
+        key = (
+            lay,
+            s,
+            m.n_heads,
+            m.vocab_size,
+            m.hidden_size,
+            *fixed.weights,
+            None,
+            *fixed.overhead,
+            None,
+            *fixed.budget,
+        )
+        hit = self._fit_memo.get(key)
+        if hit is not None:
+            return hit
         n = len(fixed.names)
         rows = device_rows(lay, n)
         kq, hidden, logits = self.compute_terms(plan, s, n)
         col = (n, 1)
-        consts = _FitConsts(
+        consts = FitConsts(
             rows=[(rows.k[:, gi] + rows.v[:, gi]).astype(np.float64).reshape(col) for gi in range(len(lay.groups))],
             state=rows.state.astype(np.float64).reshape(col),
             kq=float(kq),
@@ -239,7 +274,9 @@ class LlamaCppEngine(EngineProfile):
             ).reshape(col),
             budget=np.array(fixed.budget, dtype=np.float64).reshape(col),
         )
-        self._fit_memo = (fixed, lay, s, consts)
+        if len(self._fit_memo) > 8:  # one entry per plan being edited; the keys hold per-device lists
+            self._fit_memo.clear()
+        self._fit_memo[key] = consts
         return consts
 
     def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:

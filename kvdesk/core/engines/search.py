@@ -149,6 +149,11 @@ def solve_piecewise(
     solved piece by piece between the breakpoints (the caps and floor_/kq). -1 when even f(0) is
     over budget, +inf when f stays within it for every x.
     """
+    start = const + max(0.0, floor_)  # f(0)
+    if start > budget:
+        return -1.0
+    if not capped and kq <= 0:  # one linear piece (the common case): no breakpoints to walk
+        return math.inf if slope <= 0 else (budget - start) / slope
     points = sorted({cap for a, cap in capped if a > 0 and 0 < cap < math.inf})
     if kq > 0 and floor_ > 0:
         points = sorted({*points, floor_ / kq})
@@ -156,8 +161,6 @@ def solve_piecewise(
     def f(x: float) -> float:
         return const + slope * x + sum(a * min(x, cap) for a, cap in capped) + max(kq * x, floor_)
 
-    if f(0.0) > budget:
-        return -1.0
     x0 = 0.0
     for x1 in [*points, math.inf]:
         mid = x0 + 1.0 if x1 == math.inf else (x0 + x1) / 2

@@ -262,15 +262,14 @@ class VllmEngine(EngineProfile):
         for i, name in enumerate(fixed.names):
             kv = max(float(pool[i]), need_dev[i])
             devices.append(
-                DeviceBreakdown.model_construct(  # internal, already-validated figures
+                DeviceBreakdown(
                     name=name,
-                    weights_bytes=int(fixed.weights[i]),
+                    weights_bytes=fixed.weights[i],
                     k_cache_bytes=round(kv * share),
                     v_cache_bytes=round(kv * (1 - share)),
-                    recurrent_state_bytes=0,
-                    compute_bytes=int(fixed.compute[i]),
-                    overhead_bytes=int(fixed.compute[i] + fixed.overhead[i]),
-                    budget_bytes=int(fixed.budget[i]),
+                    compute_bytes=fixed.compute[i],
+                    overhead_bytes=fixed.compute[i] + fixed.overhead[i],
+                    budget_bytes=fixed.budget[i],
                 )
             )
         _fix_rounding(devices, sum(d.k_cache_bytes for d in devices), sum(d.v_cache_bytes for d in devices), 0)

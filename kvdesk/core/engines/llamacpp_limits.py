@@ -1,0 +1,150 @@
+"""Closed-form guesses of llama.cpp's largest context and batch, for the exact search (search.py).
+
+Per device, what ``LlamaCppEngine.fits_mask`` checks is
+
+    need = static + state·max(1, n_seq) + Σ_group rows_g · cells_g · streams + max(kq · cells_base, logits)
+
+with cells per stream (llamacpp_rules.py) ≈ a linear function of the context, padded:
+
+- unified cache (and builds before streams): one stream of ``PAD(ctx·n_seq)`` cells;
+- one stream per sequence: ``n_seq`` streams of ``≈ ctx`` cells (``PAD(PAD(ctx·n_seq)/n_seq)``);
+- hybrid models before llama.cpp#19559: ``n_seq`` streams of ``≈ ctx·n_seq`` cells;
+- SWA caches: ``min(base cells, cap)`` where ``cap`` is what ``swa_cells`` gives for an unbounded
+  base (exact, padding included).
+
+Dropping the padding makes ``need`` piecewise linear in the context (at a fixed batch) and, for
+per-sequence streams, linear in the batch (at a fixed context); ``solve_piecewise`` solves each
+piece. Padding only adds cells (at most ``2·pad`` per stream), so the exact answer lies between the
+solution with the padding charged in full and the solution without it: that interval is the guess.
+Hybrids before llama.cpp#19559 grow with n_seq² and get no batch guess (plain k-ary search).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from kvdesk.core.engines.llamacpp_layout import Layout
+from kvdesk.core.engines.llamacpp_rules import (
+    B_HYBRID_FIX,
+    B_STREAMS,
+    Cells,
+    Settings,
+    ctx_padding,
+    swa_cells,
+)
+from kvdesk.core.engines.search import Guess, solve_piecewise
+
+MAX_DEVICES = 8  # more devices: no guess (a Python loop per device would cost more than it saves)
+_UNBOUNDED = 1 << 60
+
+
+@dataclass(frozen=True)
+class FitConsts:
+    """Per-device constants of ``fits_mask`` (arrays of shape (n_devices, 1))."""
+
+    rows: list[npt.NDArray[np.float64]]  # per cache group: K+V bytes per cell
+    state: npt.NDArray[np.float64]
+    kq: float
+    logits: npt.NDArray[np.float64]
+    static: npt.NDArray[np.float64]  # weights + overhead + hidden activations
+    budget: npt.NDArray[np.float64]
+
+
+def _swa_caps(s: Settings, lay: Layout, batch: int) -> list[float]:
+    """Cells per stream of each cache group once the base cache is larger than the SWA need (inf for
+    the base cache and for SWA caches that follow the base size: --swa-full, builds before iSWA)."""
+    huge = np.array(_UNBOUNDED, dtype=np.int64)
+    base = Cells(per_stream=huge, n_stream=np.array(1, dtype=np.int64), n_ctx=huge)
+    seqs = np.array(batch, dtype=np.int64)
+    caps = []
+    for w in lay.windows:
+        if not w:
+            caps.append(math.inf)
+            continue
+        cap = int(swa_cells(s.build, s.flash_attn, s.unified, s.swa_full, w, base, seqs, s.n_ubatch, s.n_batch))
+        caps.append(math.inf if cap >= _UNBOUNDED else float(cap))
+    return caps
+
+
+def limit_guesses(s: Settings, lay: Layout, c: FitConsts, ctx: int, batch: int) -> tuple[Guess | None, Guess | None]:
+    """(max_context at ``batch``, max_batch at ``ctx``) intervals, from the closed form above."""
+    n_dev = c.budget.shape[0]
+    if n_dev > MAX_DEVICES:
+        return None, None
+    b = s.build
+    one_stream = b.ik or b.number < B_STREAMS or s.unified
+    hybrid_old = lay.hybrid and not one_stream and b.number < B_HYBRID_FIX
+    slack = 2.0 * ctx_padding(b, s.flash_attn) + 2.0  # padded cells beyond the linear count, per stream
+    caps = _swa_caps(s, lay, batch)
+    rows = [[float(r[d, 0]) for r in c.rows] for d in range(n_dev)]
+    ctx_guess = _ctx_guess(c, rows, caps, batch, one_stream, hybrid_old, slack)
+    batch_guess = None
+    if not hybrid_old:
+        caps_at = caps if not one_stream else _swa_caps_linear(s, lay)
+        batch_guess = _batch_guess(c, rows, caps_at, ctx, one_stream, slack)
+    return ctx_guess, batch_guess
+
+
+def _ctx_guess(
+    c: FitConsts,
+    rows: list[list[float]],
+    caps: list[float],
+    batch: int,
+    one_stream: bool,
+    hybrid_old: bool,
+    slack: float,
+) -> Guess:
+    """x = context: per-stream cells ≈ beta·x in ``streams`` streams."""
+    beta = float(batch) if (one_stream or hybrid_old) else 1.0
+    streams = 1.0 if one_stream else float(batch)
+    best = math.inf
+    for d, r in enumerate(rows):
+        slope = 0.0
+        capped = []
+        for rg, cap in zip(r, caps, strict=True):
+            if cap == math.inf:
+                slope += streams * beta * rg
+            else:
+                capped.append((streams * beta * rg, cap / beta))
+        const = float(c.static[d, 0]) + float(c.state[d, 0]) * max(1, batch)
+        x = solve_piecewise(const, slope, capped, c.kq * beta, float(c.logits[d, 0]), float(c.budget[d, 0]))
+        best = min(best, x)
+    err = slack if hybrid_old or not one_stream else slack / batch  # padding, in tokens of context
+    return Guess(best - err - 1.0, best + 1.0)
+
+
+def _swa_caps_linear(s: Settings, lay: Layout) -> list[float] | None:
+    """For one stream the SWA cap grows with n_seq (window·n_seq + ubatch): no batch guess then."""
+    return None if lay.has_swa else [math.inf] * len(lay.windows)
+
+
+def _batch_guess(
+    c: FitConsts, rows: list[list[float]], caps: list[float] | None, ctx: int, one_stream: bool, slack: float
+) -> Guess | None:
+    """x = batch. Streams per sequence: need = fixed + x·(state + Σ rows·cells(ctx)); one stream:
+    need = fixed + x·(state + Σ rows·ctx) + max(kq·ctx·x, logits) (no SWA caps)."""
+    if caps is None:
+        return None
+    lo_best, hi_best = math.inf, math.inf
+    for d, r in enumerate(rows):
+        state = float(c.state[d, 0])
+        logits = float(c.logits[d, 0])
+        budget = float(c.budget[d, 0])
+        static = float(c.static[d, 0])
+        if one_stream:
+            per_seq = state + sum(r) * ctx
+            pad_cost = (sum(r) + c.kq) * slack  # one stream holds at most `slack` padded cells
+            sols = [
+                solve_piecewise(static + extra, per_seq, [], c.kq * ctx, logits, budget) for extra in (0.0, pad_cost)
+            ]
+        else:
+            sols = []
+            for cells in (float(ctx), float(ctx) + slack):  # per stream, without / with the padding in full
+                per_seq = state + sum(rg * min(cells, cap) for rg, cap in zip(r, caps, strict=True))
+                sols.append(solve_piecewise(static + max(c.kq * cells, logits), per_seq, [], 0.0, 0.0, budget))
+        hi_best, lo_best = min(hi_best, sols[0]), min(lo_best, sols[1])
+    return Guess(lo_best - 1.0, hi_best + 1.0)
