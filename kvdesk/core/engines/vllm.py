@@ -32,6 +32,11 @@ SRC_MODEL = "vllm/config/model.py"
 # (kv_cache_utils.py _get_kv_cache_config_uniform_type, v0.8.x); later versions use
 # get_max_concurrency_for_kv_cache_config (whole blocks per request).
 LEGACY_CONCURRENCY_BEFORE = (0, 9, 0)
+# _report_kv_cache_config from vLLM 0.20 (vllm-project/vllm#38364 / #40694, "GPU KV cache size in tokens =
+# max_concurrency * max_model_len"): num_tokens = int(max_concurrency × max_model_len) instead of
+# num_blocks // groups × min block size. Bracketed by real logs: 0.19.2rc1 (Gemma 4 26B, 72,400 tokens =
+# whole blocks) prints the old number, 0.20.2 (Gemma 4 26B, 286,007) and 0.22.0 (Qwen3.5-4B, 163,225) the new.
+TOKENS_FROM_CONCURRENCY_SINCE = (0, 20, 0)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class VllmState:
     legacy: bool
     tp: int
     memo: dict[str, object] = field(default_factory=dict, compare=False)
+    tokens_from_concurrency: bool = False
 
     @property
     def tokens(self) -> int:
@@ -51,6 +57,13 @@ class VllmState:
         if self.legacy:
             return self.num_blocks * self.layout.min_block_size
         return self.num_blocks // self.layout.n_groups * self.layout.min_block_size
+
+    def reported_tokens(self, ctx: int) -> int:
+        """The "GPU KV cache size: N tokens" vLLM prints for max_model_len ``ctx``."""
+        if not self.tokens_from_concurrency or not self.layout.groups:
+            return self.tokens
+        per_req = int(self.layout.blocks_per_request(np.int64(ctx), self.mnbt))
+        return int(self.num_blocks / max(per_req, 1) * ctx)
 
     def concurrency(self, ctx: npt.ArrayLike) -> npt.NDArray[np.float64]:
         c = np.asarray(ctx, dtype=np.int64)
@@ -118,8 +131,10 @@ class VllmEngine(EngineProfile):
         bud = budget(plan, [len(r) for r in pp_partition(plan.model.n_layers, e.pp)], mnbt, max_num_seqs)
         stage_avail = [min(bud.available[s * e.tp : (s + 1) * e.tp]) for s in range(e.pp)]
         blocks = layout.num_blocks(stage_avail)
-        legacy = parse_version(e.version) < LEGACY_CONCURRENCY_BEFORE
-        return VllmState(layout, bud, blocks, mnbt, legacy, e.tp)
+        version = parse_version(e.version)
+        legacy = version < LEGACY_CONCURRENCY_BEFORE
+        new_tokens = version >= TOKENS_FROM_CONCURRENCY_SINCE
+        return VllmState(layout, bud, blocks, mnbt, legacy, e.tp, tokens_from_concurrency=new_tokens)
 
     def validate(self, plan: Plan) -> list[str]:
         e, m = plan.engine, plan.model
@@ -280,7 +295,7 @@ class VllmEngine(EngineProfile):
         ctx = plan.workload.context
         conc = float(st.concurrency(ctx))
         return {
-            "kv_cache_tokens": st.tokens,
+            "kv_cache_tokens": st.reported_tokens(ctx),
             "num_gpu_blocks": st.num_blocks,
             "max_concurrency": round(conc, 2) if np.isfinite(conc) else None,
             "max_model_len": ctx,
