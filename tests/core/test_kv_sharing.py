@@ -175,3 +175,36 @@ def test_vllm_gives_shared_layers_no_pages() -> None:
         extras.append(calculate(plan).extra)
     assert extras[0]["num_gpu_blocks"] == extras[1]["num_gpu_blocks"]
     assert extras[0]["kv_cache_tokens"] == extras[1]["kv_cache_tokens"]
+
+
+def _swa_header(arch: str, n_layer: int, window: int | None) -> dict[str, Any]:
+    kv: dict[str, Any] = {
+        f"{arch}.block_count": n_layer,
+        f"{arch}.attention.head_count": 32,
+        f"{arch}.attention.head_count_kv": 8,
+        f"{arch}.attention.key_length": 128,
+    }
+    if window is not None:
+        kv[f"{arch}.attention.sliding_window"] = window
+    return kv
+
+
+@pytest.mark.parametrize(
+    ("arch", "window", "sliding_at"),
+    [
+        ("olmo2", 4096, [0, 1, 2, 4]),  # OLMo 3: set_swa_pattern(4), layer 3 full
+        ("afmoe", 4096, [0, 1, 2, 4]),
+        ("smallthinker", None, [1, 2, 3, 5]),  # set_swa_pattern(4, dense_first): layer 0 full; n_swa 4096 default
+        ("exaone4", None, [0, 1, 2, 4]),  # n_swa 4096 when the file has none
+    ],
+)
+def test_gguf_swa_patterns_follow_llama_cpp(arch: str, window: int | None, sliding_at: list[int]) -> None:
+    layers = [g for g in gguf_layers(_swa_header(arch, 8, window), arch, []) for _ in range(g.count)]
+    assert [i for i, g in enumerate(layers) if g.kind == "sliding"][:4] == sliding_at
+    assert {g.window for g in layers if g.kind == "sliding"} == {window or 4096}
+
+
+def test_gguf_llama4_sliding_window_zero_turns_chunking_off() -> None:
+    on = gguf_layers(_swa_header("llama4", 8, None), "llama4", [])
+    off = gguf_layers(_swa_header("llama4", 8, 0), "llama4", [])
+    assert summary(on) == {"chunked": 6, "full": 2} and summary(off) == {"full": 8}

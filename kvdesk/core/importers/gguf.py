@@ -23,8 +23,23 @@ from kvdesk.core.importers.gguf_reader import GgufHeader, SkippedArray, read_ggu
 from kvdesk.core.model import LayerGroup, ModelSpec, WeightFormat
 from kvdesk.core.plan import ModelOrigin
 
-# llama-model.cpp load_hparams: set_swa_pattern(n) per architecture (n = 1 → every layer slides)
-SWA_PATTERN = {"gemma2": 2, "gemma3": 6, "gpt-oss": 2, "cohere2": 4, "exaone4": 4, "gemma3n": 5}
+# llama-model.cpp load_hparams: set_swa_pattern(n) per architecture (n = 1 → every layer slides);
+# OLMo 2/3 (olmo2) and AFMoE slide 3 of 4 layers when the file has a sliding window.
+SWA_PATTERN = {
+    "gemma2": 2,
+    "gemma3": 6,
+    "gpt-oss": 2,
+    "cohere2": 4,
+    "exaone4": 4,
+    "gemma3n": 5,
+    "olmo2": 4,
+    "afmoe": 4,
+}
+# set_swa_pattern(4, dense_first = true) (LLM_ARCH_SMALLTHINKER): layer il slides when il % 4 != 0
+SWA_DENSE_FIRST = {"smallthinker": 4}
+# windows llama.cpp assumes when the file has none (LLM_ARCH_GEMMA2 4096, LLM_ARCH_EXAONE4 4096,
+# LLM_ARCH_SMALLTHINKER 4096)
+DEFAULT_WINDOW = {"gemma2": 4096, "exaone4": 4096, "smallthinker": 4096}
 # llama-model.cpp LLM_ARCH_LLAMA4: swa_type CHUNKED, n_swa = 8192, set_swa_pattern(4)
 CHUNKED = {"llama4": (8192, 4)}
 # Layers from n_layer_kv_from_start on have no KV cache (llama-hparams.cpp has_kv(il)); llama-model.cpp
@@ -72,6 +87,9 @@ def _sliding_flags(kv: dict[str, Any], arch: str, n_layer: int) -> tuple[list[bo
         return [bool(p) for p in pattern], f"{arch}.attention.sliding_window_pattern"
     n = int(pattern) if isinstance(pattern, (int, float)) and not isinstance(pattern, bool) else None
     source = f"{arch}.attention.sliding_window_pattern" if n else f"llama.cpp set_swa_pattern for {arch}"
+    if not n and arch in SWA_DENSE_FIRST:
+        d = SWA_DENSE_FIRST[arch]
+        return [il % d != 0 for il in range(n_layer)], f"llama.cpp set_swa_pattern({d}, dense_first) for {arch}"
     n = n or SWA_PATTERN.get(arch, 1)
     return [il % n < n - 1 or n == 1 for il in range(n_layer)], source
 
@@ -137,12 +155,14 @@ def build_layers(kv: dict[str, Any], arch: str, notes: list[str]) -> list[LayerG
     # llama-hparams n_embd_head_k_swa / v_swa (Gemma 4: 256 on sliding layers, 512 on full ones)
     head_k_swa = _int(kv, a + "attention.key_length_swa", head_k) or head_k
     head_v_swa = _int(kv, a + "attention.value_length_swa", head_v) or head_v
-    window = _int(kv, a + "attention.sliding_window")
+    window = _int(kv, a + "attention.sliding_window", DEFAULT_WINDOW.get(arch))
     state = _recurrent_bytes(kv, arch, n_embd)
     recurrent = _recurrent_flags(kv, arch, kv_heads) if state is not None else [False] * n_layer
     mla_rank = _int(kv, a + "attention.kv_lora_rank")
     sliding, swa_src = _sliding_flags(kv, arch, n_layer)
     chunk = CHUNKED.get(arch)
+    if chunk and a + "attention.sliding_window" in kv and not window:
+        chunk = None  # LLM_ARCH_LLAMA4: a sliding_window of 0 in the file turns chunked attention off
     kv_layers = _kv_layers(kv, arch, n_layer, notes)
     layers: list[LayerGroup] = []
     for il in range(n_layer):
