@@ -379,8 +379,8 @@ class LlamaCppEngine(EngineProfile):
         contexts; one cell of every non-sliding layer (K + V) is what a token costs.
         """
         bd = super().calculate(plan)
-        per_cell = sum(g.k_row + g.v_row for g in self.layout(plan).groups if not g.window)
-        return bd.model_copy(update={"kv_bytes_per_token": per_cell})
+        bd.kv_bytes_per_token = sum(g.k_row + g.v_row for g in self.layout(plan).groups if not g.window)
+        return bd
 
     def validate(self, plan: Plan) -> list[str]:
         s = self.settings(plan)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +55,28 @@ class FitConsts:
     static: npt.NDArray[np.float64]  # weights + overhead + hidden activations
     budget: npt.NDArray[np.float64]
 
+    @cached_property
+    def devices(self) -> list[_Device]:
+        """The same constants as Python floats, one entry per device (for the scalar closed form)."""
+        return [
+            _Device(
+                rows=[float(r[d, 0]) for r in self.rows],
+                state=float(self.state[d, 0]),
+                logits=float(self.logits[d, 0]),
+                static=float(self.static[d, 0]),
+                budget=float(self.budget[d, 0]),
+            )
+            for d in range(self.budget.shape[0])
+        ]
+
+
+class _Device(NamedTuple):
+    rows: list[float]
+    state: float
+    logits: float
+    static: float
+    budget: float
+
 
 def _swa_caps(s: Settings, lay: Layout, batch: int) -> list[float]:
     """Cells per stream of each cache group once the base cache is larger than the SWA need (inf for
@@ -80,18 +104,18 @@ def limit_guesses(s: Settings, lay: Layout, c: FitConsts, ctx: int, batch: int) 
     hybrid_old = lay.hybrid and not one_stream and b.number < B_HYBRID_FIX
     slack = 2.0 * ctx_padding(b, s.flash_attn) + 2.0  # padded cells beyond the linear count, per stream
     caps = _swa_caps(s, lay, batch)
-    rows = [[float(r[d, 0]) for r in c.rows] for d in range(n_dev)]
-    ctx_guess = _ctx_guess(c, rows, caps, batch, one_stream, hybrid_old, slack)
+    devices = c.devices
+    ctx_guess = _ctx_guess(devices, c.kq, caps, batch, one_stream, hybrid_old, slack)
     batch_guess = None
     if not hybrid_old:
         caps_at = caps if not one_stream else _swa_caps_linear(s, lay)
-        batch_guess = _batch_guess(c, rows, caps_at, ctx, one_stream, slack)
+        batch_guess = _batch_guess(devices, c.kq, caps_at, ctx, one_stream, slack)
     return ctx_guess, batch_guess
 
 
 def _ctx_guess(
-    c: FitConsts,
-    rows: list[list[float]],
+    devices: list[_Device],
+    kq: float,
     caps: list[float],
     batch: int,
     one_stream: bool,
@@ -102,17 +126,16 @@ def _ctx_guess(
     beta = float(batch) if (one_stream or hybrid_old) else 1.0
     streams = 1.0 if one_stream else float(batch)
     best = math.inf
-    for d, r in enumerate(rows):
+    for dev in devices:
         slope = 0.0
         capped = []
-        for rg, cap in zip(r, caps, strict=True):
+        for rg, cap in zip(dev.rows, caps, strict=True):
             if cap == math.inf:
                 slope += streams * beta * rg
             else:
                 capped.append((streams * beta * rg, cap / beta))
-        const = float(c.static[d, 0]) + float(c.state[d, 0]) * max(1, batch)
-        x = solve_piecewise(const, slope, capped, c.kq * beta, float(c.logits[d, 0]), float(c.budget[d, 0]))
-        best = min(best, x)
+        const = dev.static + dev.state * max(1, batch)
+        best = min(best, solve_piecewise(const, slope, capped, kq * beta, dev.logits, dev.budget))
     err = slack if hybrid_old or not one_stream else slack / batch  # padding, in tokens of context
     return Guess(best - err - 1.0, best + 1.0)
 
@@ -123,28 +146,26 @@ def _swa_caps_linear(s: Settings, lay: Layout) -> list[float] | None:
 
 
 def _batch_guess(
-    c: FitConsts, rows: list[list[float]], caps: list[float] | None, ctx: int, one_stream: bool, slack: float
+    devices: list[_Device], kq: float, caps: list[float] | None, ctx: int, one_stream: bool, slack: float
 ) -> Guess | None:
     """x = batch. Streams per sequence: need = fixed + x·(state + Σ rows·cells(ctx)); one stream:
     need = fixed + x·(state + Σ rows·ctx) + max(kq·ctx·x, logits) (no SWA caps)."""
     if caps is None:
         return None
     lo_best, hi_best = math.inf, math.inf
-    for d, r in enumerate(rows):
-        state = float(c.state[d, 0])
-        logits = float(c.logits[d, 0])
-        budget = float(c.budget[d, 0])
-        static = float(c.static[d, 0])
+    for dev in devices:
+        r = dev.rows
         if one_stream:
-            per_seq = state + sum(r) * ctx
-            pad_cost = (sum(r) + c.kq) * slack  # one stream holds at most `slack` padded cells
-            sols = [
-                solve_piecewise(static + extra, per_seq, [], c.kq * ctx, logits, budget) for extra in (0.0, pad_cost)
-            ]
+            per_seq = dev.state + sum(r) * ctx
+            pad_cost = (sum(r) + kq) * slack  # one stream holds at most `slack` padded cells
+            hi = solve_piecewise(dev.static, per_seq, [], kq * ctx, dev.logits, dev.budget)
+            lo = solve_piecewise(dev.static + pad_cost, per_seq, [], kq * ctx, dev.logits, dev.budget)
         else:
             sols = []
             for cells in (float(ctx), float(ctx) + slack):  # per stream, without / with the padding in full
-                per_seq = state + sum(rg * min(cells, cap) for rg, cap in zip(r, caps, strict=True))
-                sols.append(solve_piecewise(static + max(c.kq * cells, logits), per_seq, [], 0.0, 0.0, budget))
-        hi_best, lo_best = min(hi_best, sols[0]), min(lo_best, sols[1])
+                per_seq = dev.state + sum(rg * min(cells, cap) for rg, cap in zip(r, caps, strict=True))
+                const = dev.static + max(kq * cells, dev.logits)
+                sols.append(solve_piecewise(const, per_seq, [], 0.0, 0.0, dev.budget))
+            hi, lo = sols
+        hi_best, lo_best = min(hi_best, hi), min(lo_best, lo)
     return Guess(lo_best - 1.0, hi_best + 1.0)

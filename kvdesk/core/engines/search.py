@@ -37,20 +37,32 @@ class Guess:
     high: float
 
 
-def guided_candidates(lo: int, hi: int, guess: Guess | None) -> IntArray | None:
-    """First-round candidates for a guess: ``lo``, every integer of the guessed interval (widened by
-    2 for float rounding), ``hi``. None for no usable guess. A miss leaves a gap on one side, which
-    the following k-ary rounds search as usual."""
+def _window(lo: int, hi: int, guess: Guess | None) -> tuple[int, int] | None:
+    """The guessed interval as integers within [lo, hi], widened by 2 for float rounding."""
     if guess is None or hi <= lo or math.isnan(guess.low) or math.isnan(guess.high):
         return None
     low = min(max(guess.low, lo - 1.0), hi + 1.0)  # clamped first: the guess may be ±inf
     high = min(max(guess.high, lo - 1.0), hi + 1.0)
     a = max(lo, min(hi, math.floor(low) - 2))
     b = max(lo, min(hi, math.ceil(high) + 2))
-    if b - a > MAX_WINDOW:
+    return None if b - a > MAX_WINDOW else (a, b)
+
+
+def _fill(out: IntArray, lo: int, hi: int, window: tuple[int, int]) -> None:
+    """``lo``, every integer of ``window``, ``hi`` (sorted; repeats of lo or hi are harmless)."""
+    np.add(_STEPS[: out.size], window[0] - 1, out=out)
+    out[0], out[-1] = lo, hi
+
+
+def guided_candidates(lo: int, hi: int, guess: Guess | None) -> IntArray | None:
+    """First-round candidates for a guess: ``lo``, every integer of the guessed interval (widened by
+    2 for float rounding), ``hi``. None for no usable guess. A miss leaves a gap on one side, which
+    the following k-ary rounds search as usual."""
+    win = _window(lo, hi, guess)
+    if win is None:
         return None
-    cand = np.arange(a - 1, b + 2, dtype=np.int64)
-    cand[0], cand[-1] = lo, hi  # sorted (repeats of lo or hi are harmless)
+    cand = np.empty(win[1] - win[0] + 3, dtype=np.int64)
+    _fill(cand, lo, hi, win)
     return cand
 
 
@@ -114,10 +126,27 @@ def largest_true_pair(
     the batch. ``pred(ctx, batch)`` gets equal-length int64 arrays and returns one bool per pair.
     ``guesses`` narrow the first round of each search (see ``guided_candidates``).
     """
-    searches = [
-        k_ary(first[0], first[1], fan, guided_candidates(first[0], first[1], guesses[0])),
-        k_ary(second[0], second[1], fan, guided_candidates(second[0], second[1], guesses[1])),
-    ]
+    w0, w1 = _window(first[0], first[1], guesses[0]), _window(second[0], second[1], guesses[1])
+    c0 = c1 = None
+    if w0 is not None and w1 is not None:
+        # both guessed: the first round of both in one call, resolved without the coroutines when
+        # both boundaries fall inside the guessed intervals (the usual case)
+        n0, n1 = w0[1] - w0[0] + 3, w1[1] - w1[0] + 3
+        ctx = np.empty(n0 + n1, dtype=np.int64)
+        bat = np.empty_like(ctx)
+        c0, c1 = ctx[:n0], bat[n0:]
+        _fill(c0, first[0], first[1], w0)
+        _fill(c1, second[0], second[1], w1)
+        ctx[n0:], bat[:n0] = second[2], first[2]
+        ok = np.asarray(pred(ctx, bat)).reshape(-1)
+        r0, r1 = _settle(c0, ok[:n0]), _settle(c1, ok[n0:])
+        if r0 is not None and r1 is not None:
+            return r0, r1
+        c0, c1 = c0.copy(), c1.copy()
+    else:
+        c0 = guided_candidates(first[0], first[1], guesses[0])
+        c1 = guided_candidates(second[0], second[1], guesses[1])
+    searches = [k_ary(first[0], first[1], fan, c0), k_ary(second[0], second[1], fan, c1)]
     cands: list[IntArray | None] = [next(searches[0]), next(searches[1])]
     results = [0, 0]
     empty = np.empty(0, dtype=np.int64)
@@ -137,6 +166,21 @@ def largest_true_pair(
             except StopIteration as done:
                 results[i], cands[i] = int(done.value), None
     return results[0], results[1]
+
+
+def _settle(cand: IntArray, ok: npt.NDArray[np.bool_]) -> int | None:
+    """What ``k_ary`` concludes from one round, when that round is its last (else None).
+
+    Same rule as k_ary: with ``count`` true answers the boundary lies between candidate count-1
+    and the next one; it is settled when those two are adjacent integers (or at an end).
+    """
+    count = int(np.count_nonzero(ok))
+    if count == 0:
+        return int(cand[0]) - 1
+    if count == cand.size:
+        return int(cand[-1])
+    x = int(cand[count - 1])
+    return x if int(cand[count]) - 1 <= x else None
 
 
 def solve_piecewise(
