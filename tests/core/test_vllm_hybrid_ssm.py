@@ -106,23 +106,43 @@ def test_importer_reads_mamba_ssm_dtype_and_splits_the_state() -> None:
     assert {g.ssm_state_dtype for g in next_model.layers if g.kind == "recurrent"} == {None}
 
 
-def test_nemotron_h_ssm_state_defaults_to_f32() -> None:
-    cfg = {
-        "model_type": "nemotron_h",
-        "num_hidden_layers": 4,
-        "hidden_size": 4096,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "head_dim": 128,
-        "hybrid_override_pattern": "M-M*",
-        "mamba_num_heads": 128,
-        "mamba_head_dim": 64,
-        "ssm_state_size": 128,
-        "n_groups": 8,
-        "conv_kernel": 4,
-    }
-    notes: list[str] = []
-    layers = build_layers(cfg, notes)
-    rec = {(g.ssm_state_bytes, g.ssm_state_dtype) for g in layers if g.kind == "recurrent"}
-    assert rec == {(4 * 128 * 128 * 64, "f32")}
-    assert any("mamba_ssm_cache_dtype" in n for n in notes)
+NANO_9B_V2 = {
+    # NVIDIA-Nemotron-Nano-9B-v2 mixer shapes (config.json: mamba_num_heads 128, mamba_head_dim 80,
+    # n_groups 8, ssm_state_size 128, conv_kernel 4; attention 8 KV heads x 128); layer pattern cut short
+    "model_type": "nemotron_h",
+    "architectures": ["NemotronHForCausalLM"],
+    "num_hidden_layers": 4,
+    "hidden_size": 4480,
+    "num_attention_heads": 40,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "hybrid_override_pattern": "M-M*",
+    "mamba_num_heads": 128,
+    "mamba_head_dim": 80,
+    "ssm_state_size": 128,
+    "n_groups": 8,
+    "conv_kernel": 4,
+    "torch_dtype": "bfloat16",
+}
+
+
+@pytest.mark.parametrize(("version", "block"), [("0.10.2", 672), ("0.19.0", 672), ("0.20.0", 1312)])
+def test_nemotron_h_ssm_dtype_default_follows_the_vllm_version(tmp_path: Path, version: str, block: int) -> None:
+    """vllm#24280 (2025-09) reports 672-token blocks for Nemotron-Nano-9B-v2 (SSM state in bf16);
+    vllm#39032 (2026-04) keeps the state in float32 unless the config says otherwise: 1312."""
+    (tmp_path / "config.json").write_text(json.dumps(NANO_9B_V2))
+    model = import_hf_config(tmp_path).model
+    rec = {(g.ssm_state_bytes, g.ssm_state_dtype) for g in model.layers if g.kind == "recurrent"}
+    assert rec == {(4 * 128 * 128 * 80, None)}  # the config names no dtype: the engine decides
+    plan = Plan(
+        model=model,
+        gpu=GpuSpec(name="GPU", memory_bytes=48 * GIB),
+        workload=Workload(context=8192),
+        engine=EngineSettings(name="vllm", version=version, kv_cache_memory=4 * GIB),
+    )
+    assert calculate(plan).extra["block_size"] == block
+
+
+def test_config_mamba_ssm_cache_dtype_wins_over_the_default() -> None:
+    layers = build_layers({**NANO_9B_V2, "mamba_ssm_cache_dtype": "float32"}, [])
+    assert {g.ssm_state_dtype for g in layers if g.kind == "recurrent"} == {"f32"}

@@ -37,6 +37,10 @@ LEGACY_CONCURRENCY_BEFORE = (0, 9, 0)
 # num_blocks // groups × min block size. Bracketed by real logs: 0.19.2rc1 (Gemma 4 26B, 72,400 tokens =
 # whole blocks) prints the old number, 0.20.2 (Gemma 4 26B, 286,007) and 0.22.0 (Qwen3.5-4B, 163,225) the new.
 TOKENS_FROM_CONCURRENCY_SINCE = (0, 20, 0)
+# NemotronH whose config names no mamba_ssm_cache_dtype: vllm#29978 (2025-12) made vLLM's default
+# float16 (same bytes as the bf16 model dtype), vllm#39032 (merged 2026-04-05, ≈ 0.20) float32
+# (vllm/model_executor/models/config.py NemotronHForCausalLMConfig.DEFAULT_MAMBA_SSM_CACHE_DTYPE).
+NEMOTRON_H_SSM_F32_SINCE = (0, 20, 0)
 
 
 @dataclass(frozen=True)
@@ -124,14 +128,23 @@ class VllmEngine(EngineProfile):
         if tk.block_values != 1:
             raise InputError(f"vLLM has no '{tk.name}' KV cache (use auto, f16, bf16, f32, fp8, fp8_e5m2)", "kv_dtype")
         state_bytes = kv_type("auto", plan.model.dtype).block_bytes  # mamba cache dtype "auto" = model dtype
+        version = parse_version(e.version)
+        nemotron_h = plan.model.family == "nemotron_h" or plan.model.architecture.lower().startswith("nemotronh")
+        ssm_default = 4 if nemotron_h and version >= NEMOTRON_H_SSM_F32_SINCE else 0
         layout = build_layout(
-            tuple(plan.model.layers), e.tp, e.pp, e.block_size, tk, plan.workload.kv_heads_override, state_bytes
+            tuple(plan.model.layers),
+            e.tp,
+            e.pp,
+            e.block_size,
+            tk,
+            plan.workload.kv_heads_override,
+            state_bytes,
+            ssm_default,
         )
         mnbt, max_num_seqs = batch_defaults(plan)
         bud = budget(plan, [len(r) for r in pp_partition(plan.model.n_layers, e.pp)], mnbt, max_num_seqs)
         stage_avail = [min(bud.available[s * e.tp : (s + 1) * e.tp]) for s in range(e.pp)]
         blocks = layout.num_blocks(stage_avail)
-        version = parse_version(e.version)
         legacy = version < LEGACY_CONCURRENCY_BEFORE
         new_tokens = version >= TOKENS_FROM_CONCURRENCY_SINCE
         return VllmState(layout, bud, blocks, mnbt, legacy, e.tp, tokens_from_concurrency=new_tokens)

@@ -131,18 +131,19 @@ def _attention_spec(g: LayerGroup, tp: int, bs: int, t: KvType, heads_override: 
 _STATE_BYTES = {"f32": 4, "bf16": 2, "f16": 2}
 
 
-def mamba_page_bytes(g: LayerGroup, model_dtype_bytes: int, tp: int) -> int:
+def mamba_page_bytes(g: LayerGroup, model_dtype_bytes: int, tp: int, ssm_default_bytes: int = 0) -> int:
     """MambaSpec.page_size_bytes of one recurrent layer on one TP rank.
 
     ModelSpec gives the state at f32. vLLM keeps the conv window in ``mamba_cache_dtype`` and the
     SSM / delta-net state in ``mamba_ssm_cache_dtype`` (MambaStateDtypeCalculator, "auto" = the model
     dtype, vllm/config/cache.py); a model's config may ask for another SSM dtype (Qwen3.5
     ``mamba_ssm_dtype`` float32: vLLM 0.18/0.19 logs print attention blocks of 528 / 1056 tokens, which
-    only an f32 temporal state gives). Heads and conv channels are split over TP ranks.
+    only an f32 temporal state gives). ``ssm_default_bytes`` is the engine's own default for a model
+    whose config names no SSM dtype (0 = the model dtype). Heads and conv channels are split over TP ranks.
     """
     total = int(g.state_bytes or 0)
     ssm = int(g.ssm_state_bytes or 0)
-    ssm_bytes = _STATE_BYTES[g.ssm_state_dtype] if g.ssm_state_dtype else model_dtype_bytes
+    ssm_bytes = _STATE_BYTES[g.ssm_state_dtype] if g.ssm_state_dtype else (ssm_default_bytes or model_dtype_bytes)
     conv_values, ssm_values = (total - ssm) // 4, ssm // 4
     return -(-(conv_values * model_dtype_bytes + ssm_values * ssm_bytes) // tp)
 
@@ -154,6 +155,7 @@ def _layer_specs(
     t: KvType,
     heads_override: int | None,
     state_dtype_bytes: int,
+    ssm_default_bytes: int = 0,
 ) -> list[tuple[int, LayerSpec]]:
     specs: list[tuple[int, LayerSpec]] = []
     idx = 0
@@ -166,7 +168,7 @@ def _layer_specs(
                 attn_token = max(attn_token, spec.page_bytes // bs)
                 specs.append((idx, spec))
             elif g.kind == "recurrent":
-                page = mamba_page_bytes(g, state_dtype_bytes, tp)
+                page = mamba_page_bytes(g, state_dtype_bytes, tp, ssm_default_bytes)
                 mamba_pages.append(page)
                 specs.append((idx, LayerSpec("mamba", 1 << 30, page)))
             idx += 1
@@ -254,11 +256,12 @@ def build_layout(
     kv: KvType,
     heads_override: int | None,
     state_dtype_bytes: int = 4,
+    ssm_default_bytes: int = 0,
 ) -> KvLayout:
     n_layers = sum(g.count for g in layers)
     if pp > n_layers:
         raise InputError(f"pp {pp} is more than the model's {n_layers} layers", "pp")
-    specs = _layer_specs(layers, tp, block_size, kv, heads_override, state_dtype_bytes)
+    specs = _layer_specs(layers, tp, block_size, kv, heads_override, state_dtype_bytes, ssm_default_bytes)
     ranks = [set(r) for r in pp_partition(n_layers, pp)]
     rank_layers = tuple(tuple(i for i, _ in specs if i in r) for r in ranks)
     if not specs:

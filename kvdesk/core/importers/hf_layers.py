@@ -113,16 +113,13 @@ _STATE_DTYPES: dict[str, StateDtype] = {
 
 
 def ssm_dtype(c: dict[str, Any], notes: list[str]) -> StateDtype | None:
-    """The dtype the config asks engines to keep the SSM state in (None = the model dtype).
+    """The dtype the config asks engines to keep the SSM state in (None = the engine's default).
 
     vLLM vllm/model_executor/models/config.py: Qwen3.5's VerifyAndUpdateConfig copies the config's
-    ``mamba_ssm_dtype`` into ``cache_config.mamba_ssm_cache_dtype`` when it is "auto";
-    NemotronHForCausalLMConfig does the same with ``mamba_ssm_cache_dtype`` and defaults to float32
-    ("Only float32 is known to have no accuracy issues by default"). Other hybrids keep "auto".
+    ``mamba_ssm_dtype`` into ``cache_config.mamba_ssm_cache_dtype`` when that is "auto";
+    NemotronHForCausalLMConfig reads ``mamba_ssm_cache_dtype`` the same way (vllm#29978).
     """
     raw = c.get("mamba_ssm_dtype") or c.get("mamba_ssm_cache_dtype")
-    if raw is None and c.get("model_type") == "nemotron_h":
-        raw = "float32"
     if not isinstance(raw, str):
         return None
     name = _STATE_DTYPES.get(raw.strip().lower())
@@ -133,11 +130,17 @@ def ssm_dtype(c: dict[str, Any], notes: list[str]) -> StateDtype | None:
     return name
 
 
+# Architectures whose SSM state dtype vLLM picks itself when the config names none (vLLM engine
+# profile: NemotronH float32 from vllm#39032): the importer keeps their state split for it.
+_SPLIT_STATE_TYPES = ("nemotron_h",)
+
+
 def recurrent_group(c: dict[str, Any], kind_name: str, notes: list[str]) -> LayerGroup:
-    """One recurrent layer; the SSM part is split out only when the config names its dtype."""
+    """One recurrent layer; the SSM part is split out when the config names its dtype (or the
+    engine has a per-model default for it)."""
     total, ssm = state_bytes(c, kind_name, notes)
     dtype = ssm_dtype(c, notes) if ssm else None
-    if dtype is None:
+    if dtype is None and not (ssm and c.get("model_type") in _SPLIT_STATE_TYPES):
         return LayerGroup(kind="recurrent", state_bytes=total)
     return LayerGroup(kind="recurrent", state_bytes=total, ssm_state_bytes=ssm, ssm_state_dtype=dtype)
 
