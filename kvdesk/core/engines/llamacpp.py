@@ -62,6 +62,31 @@ def _cache_from_cells(
     return CacheArrays(k=zero + k, v=zero + v, state=state)
 
 
+def _head_cache(
+    lay: Layout, cells: dict[str, npt.NDArray[np.int64]], batch: IntArray, n: int
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``_cache_from_cells`` of the first ``n`` cells, in Python floats: the same IEEE operations
+    in the same order (so the same bytes), without a dozen numpy calls on three numbers."""
+    streams = cells["streams"]
+    st = streams[:n].tolist() if np.ndim(streams) else [int(streams)] * n
+    cols = []
+    for g in lay.groups:
+        a = cells[f"swa{g.window}" if g.window else "base"]
+        cols.append((g.k_row, g.v_row, a[:n].tolist() if np.ndim(a) else [int(a)] * n))
+    k, v, state = [], [], []
+    for i, b in enumerate(batch[:n].tolist()):
+        ki: float = 0.0
+        vi: float = 0.0
+        for k_row, v_row, col in cols:
+            cells_i = float(col[i]) * float(st[i])
+            ki = ki + k_row * cells_i
+            vi = vi + v_row * cells_i
+        k.append(0.0 + ki)
+        v.append(0.0 + vi)
+        state.append(0.0 + max(1.0, float(b)) * lay.state_per_seq)
+    return np.array(k), np.array(v), np.array(state)
+
+
 def _fits_from_cells(
     c: FitConsts, lay: Layout, cells: dict[str, npt.NDArray[np.int64]], batch: npt.ArrayLike
 ) -> npt.NDArray[np.bool_]:
@@ -71,10 +96,13 @@ def _fits_from_cells(
     need: Any = c.static
     for gi, w in enumerate(lay.windows):
         need = need + c.rows[gi] * np.multiply(cells[f"swa{w}" if w else "base"], streams, dtype=np.float64)
-    if c.state.any():
+    if c.has_state:
         need = need + c.state * np.maximum(1.0, np.asarray(batch, dtype=np.float64))
-    need = need + np.maximum(c.kq * np.asarray(cells["base"], dtype=np.float64), c.logits)
-    return np.asarray(np.all(need <= c.budget, axis=0))
+    # compute buffer max(kq × cells, logits); with flash attention kq = 0 and it is the logits (≥ 0)
+    compute = np.maximum(c.kq * np.asarray(cells["base"], dtype=np.float64), c.logits) if c.kq else c.logits
+    need = need + compute
+    ok = need <= c.budget
+    return np.asarray(ok[0] if ok.shape[0] == 1 else np.all(ok, axis=0))
 
 
 # Memo entries hold per-device lists (up to gpu_count = 1024 long): 1024 entries of those reached
@@ -229,9 +257,7 @@ class LlamaCppEngine(EngineProfile):
         lay = self.layout(plan, s)
         cells = self._cells_for(s, lay, ctx, batch)
         ok = _fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, cells, batch)
-        head = {key: (a[:n_head] if np.ndim(a) else a) for key, a in cells.items()}
-        arr = _cache_from_cells(lay, head, ctx[:n_head], batch[:n_head])
-        return (arr.k, arr.v, arr.state), ok[n_head:]
+        return _head_cache(lay, cells, batch, n_head), ok[n_head:]
 
     def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
         s = self.settings(plan)

@@ -56,6 +56,10 @@ class FitConsts:
     budget: npt.NDArray[np.float64]
 
     @cached_property
+    def has_state(self) -> bool:
+        return bool(self.state.any())
+
+    @cached_property
     def devices(self) -> list[_Device]:
         """The same constants as Python floats, one entry per device (for the scalar closed form)."""
         return [
@@ -81,6 +85,8 @@ class _Device(NamedTuple):
 def _swa_caps(s: Settings, lay: Layout, batch: int) -> list[float]:
     """Cells per stream of each cache group once the base cache is larger than the SWA need (inf for
     the base cache and for SWA caches that follow the base size: --swa-full, builds before iSWA)."""
+    if len(lay.groups) == 1:
+        return [math.inf]  # the base cache only
     huge = np.array(_UNBOUNDED, dtype=np.int64)
     base = Cells(per_stream=huge, n_stream=np.array(1, dtype=np.int64), n_ctx=huge)
     seqs = np.array(batch, dtype=np.int64)
@@ -160,12 +166,23 @@ def _batch_guess(
             pad_cost = (sum(r) + kq) * slack  # one stream holds at most `slack` padded cells
             hi = solve_piecewise(dev.static, per_seq, [], kq * ctx, dev.logits, dev.budget)
             lo = solve_piecewise(dev.static + pad_cost, per_seq, [], kq * ctx, dev.logits, dev.budget)
-        else:
-            sols = []
-            for cells in (float(ctx), float(ctx) + slack):  # per stream, without / with the padding in full
-                per_seq = dev.state + sum(rg * min(cells, cap) for rg, cap in zip(r, caps, strict=True))
-                const = dev.static + max(kq * cells, dev.logits)
-                sols.append(solve_piecewise(const, per_seq, [], 0.0, 0.0, dev.budget))
-            hi, lo = sols
+        else:  # linear in x: cells per stream do not depend on the batch here
+            hi = _linear(dev.budget - dev.static - max(kq * ctx, dev.logits), dev.state + _rows_at(r, caps, ctx))
+            cells = ctx + slack  # the padding charged in full
+            lo = _linear(dev.budget - dev.static - max(kq * cells, dev.logits), dev.state + _rows_at(r, caps, cells))
         hi_best, lo_best = min(hi_best, hi), min(lo_best, lo)
     return Guess(lo_best - 1.0, hi_best + 1.0)
+
+
+def _rows_at(rows: list[float], caps: list[float], cells: float) -> float:
+    """Bytes per sequence of all cache groups at ``cells`` base cells per stream."""
+    if len(rows) == 1:
+        return rows[0] * cells
+    return sum(rg * min(cells, cap) for rg, cap in zip(rows, caps, strict=True))
+
+
+def _linear(room: float, rate: float) -> float:
+    """Largest x ≥ 0 with rate·x ≤ room (-1: not even 0; inf: no limit)."""
+    if room < 0:
+        return -1.0
+    return math.inf if rate <= 0 else room / rate
