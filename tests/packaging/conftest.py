@@ -36,5 +36,10 @@ def bundle_filters() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
+def icu_data() -> ModuleType:
+    return load("icu_data.py")
+
+
+@pytest.fixture(scope="session")
 def linux_package() -> ModuleType:
     return load("linux/package.py")
