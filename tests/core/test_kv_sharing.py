@@ -208,3 +208,24 @@ def test_gguf_llama4_sliding_window_zero_turns_chunking_off() -> None:
     on = gguf_layers(_swa_header("llama4", 8, None), "llama4", [])
     off = gguf_layers(_swa_header("llama4", 8, 0), "llama4", [])
     assert summary(on) == {"chunked": 6, "full": 2} and summary(off) == {"full": 8}
+
+
+def test_gemma4_moe_params_count_the_dense_mlp_beside_the_experts() -> None:
+    # published: Gemma 4 26B-A4B has 25.2B parameters, 3.8B active (8 of 128 experts + the dense MLP)
+    # (search-index file ids 56283575308, 54734911918); the vision tower is not counted by kvdesk
+    model = import_hf_config(CONFIGS / "gemma-4-26b-a4b.json").model
+    assert model.params_total == pytest.approx(25.2e9, rel=0.01)
+    assert model.params_active == pytest.approx(3.8e9, rel=0.02)
+    assert (model.n_experts, model.n_experts_active) == (128, 8)  # top_k_experts
+
+
+def test_gemma3n_params_keep_shared_layer_projections_and_per_layer_embeddings() -> None:
+    model = import_hf_config(CONFIGS / "gemma-3n-e4b-it.json").model
+    h, n, ple, vocab = 2048, 35, 256, 262_144
+    attention = n * (h * 8 * 256 * 2 + h * 2 * 512)  # q, o and k, v on every layer, shared ones too
+    mlp = n * 3 * h * 16_384
+    per_layer_embeddings = vocab * n * ple
+    embeddings = 262_400 * h  # tied
+    floor = attention + mlp + per_layer_embeddings + embeddings
+    # the rest (PLE projections, LAuReL, AltUp, norms) is under 2 %
+    assert floor < model.params_total < floor * 1.02

@@ -11,7 +11,12 @@ Used only when no safetensors headers are at hand. Per layer (biases and tiny no
 - Mamba / gated delta-net mixers: their projection and conv weights;
 plus ``vocab·h`` embeddings (twice unless ``tie_word_embeddings``) and 2 norms of ``h`` per layer.
 DeepSeek's multi-token-prediction layer (``num_nextn_predict_layers``) is not counted (engines do
-not load it by default). Llama 3.1 8B comes out at 8,030,261,248 — the exact safetensors count.
+not load it by default). Gemma 3n / Gemma 4 E-models: layers that share an earlier layer's KV still
+hold their q/k/v/o projections, and the per-layer embeddings (``vocab_size_per_layer_input ×
+layers × hidden_size_per_layer_input``), their projections, LAuReL and AltUp weights are counted
+(transformers modeling_gemma3n Gemma3nTextModel / Gemma3nTextDecoderLayer); Gemma 4 MoE layers
+(``enable_moe_block``) keep a dense MLP of ``intermediate_size`` beside the experts (26B-A4B: 25.2B
+total, 3.8B active). Llama 3.1 8B comes out at 8,030,261,248 — the exact safetensors count.
 """
 
 from __future__ import annotations
@@ -22,7 +27,19 @@ from kvdesk.core.importers.hf_layers import cfg_int, head_dims
 from kvdesk.core.model import LayerGroup
 
 _PLAIN_MLP = {"gpt2", "phi", "gpt_neox", "gpt_bigcode", "starcoder2", "falcon", "bloom", "opt", "gptj"}
-_TIED_DEFAULT = {"gemma", "gemma2", "gemma3_text", "gemma3", "phi3", "qwen3", "granite"}
+_TIED_DEFAULT = {
+    "gemma",
+    "gemma2",
+    "gemma3_text",
+    "gemma3",
+    "gemma3n_text",
+    "gemma3n",
+    "gemma4_text",
+    "gemma4",
+    "phi3",
+    "qwen3",
+    "granite",
+}
 
 
 def n_experts(c: dict[str, Any]) -> int:
@@ -31,7 +48,8 @@ def n_experts(c: dict[str, Any]) -> int:
 
 
 def n_experts_active(c: dict[str, Any]) -> int:
-    return cfg_int(c, "num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token", default=0) or 0
+    keys = ("num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token", "top_k_experts")
+    return cfg_int(c, *keys, default=0) or 0  # top_k_experts: Gemma 4
 
 
 def _attention(c: dict[str, Any], g: LayerGroup, h: int) -> int:
@@ -107,7 +125,27 @@ def _mlp(c: dict[str, Any], i: int, h: int) -> tuple[int, int]:
         shared = inter
     router = h * e
     fixed = router + 3 * h * shared
+    if c.get("enable_moe_block") is True:  # Gemma 4: the dense MLP runs beside the experts
+        fixed += 3 * h * inter
     return e * 3 * h * moe_inter + fixed, k * 3 * h * moe_inter + fixed
+
+
+def _per_layer_inputs(c: dict[str, Any], h: int, n_layers: int) -> int:
+    """Gemma 3n / Gemma 4 per-layer-embedding (PLE), LAuReL and AltUp weights."""
+    ple = cfg_int(c, "hidden_size_per_layer_input", default=0) or 0
+    if not ple:
+        return 0
+    vocab = cfg_int(c, "vocab_size_per_layer_input", "vocab_size", default=0) or 0
+    table = vocab * n_layers * ple  # embed_tokens_per_layer
+    model_proj = h * n_layers * ple  # per_layer_model_projection
+    per_layer = 2 * h * ple  # per_layer_input_gate + per_layer_projection
+    rank = cfg_int(c, "laurel_rank", default=0) or 0
+    per_layer += 2 * h * rank  # laurel linear_left / linear_right
+    n_alt = cfg_int(c, "altup_num_inputs", default=0) or 0
+    if n_alt:  # altup correction/prediction coefs + router, and the (n-1) up/down projections
+        per_layer += n_alt * n_alt + n_alt * n_alt * n_alt + h * n_alt
+        model_proj += 2 * (n_alt - 1) * h * h
+    return table + model_proj + n_layers * per_layer
 
 
 def count_params(c: dict[str, Any], layers: list[LayerGroup]) -> tuple[int, int]:
@@ -118,10 +156,16 @@ def count_params(c: dict[str, Any], layers: list[LayerGroup]) -> tuple[int, int]
     total = active = vocab * h * (1 if tied else 2) + h
     n_layers = cfg_int(c, "num_hidden_layers", "n_layer", "num_layers", default=0) or 0
     mixers = [g for g in layers for _ in range(g.count)]
-    for g in mixers:
+    shared_from = n_layers - (cfg_int(c, "num_kv_shared_layers", default=0) or 0)
+    for i, g in enumerate(mixers):
+        if g.kind == "none" and i >= shared_from:  # KV-sharing layer: its projections are still there
+            g = LayerGroup(kind="full", n_kv_heads=1, head_dim_k=1, head_dim_v=1)
         part = _mixer(c, h) if g.kind == "recurrent" else _attention(c, g, h) if g.has_kv else 0
         total += part
         active += part
+    ple = _per_layer_inputs(c, h, n_layers)
+    total += ple
+    active += ple
     for i in range(n_layers):
         t, a = _mlp(c, i, h)
         total += t + 2 * h
