@@ -9,7 +9,7 @@ K and V widths are taken separately (they differ for DeepSeek and Gemma).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,7 @@ class GenericEngine(EngineProfile):
         # referenced, so a recycled id() can never hit a stale entry
         self._coeff_memo: dict[tuple[object, ...], tuple[object, _Coeffs]] = {}
         self._fixed_memo: dict[tuple[object, ...], tuple[object, FixedCosts]] = {}
+        self._formula_memo: dict[tuple[object, ...], tuple[object, tuple[bool, str] | None]] = {}
 
     def _coeffs(self, plan: Plan) -> _Coeffs:
         w = plan.workload
@@ -110,8 +111,8 @@ class GenericEngine(EngineProfile):
             if len(self._fixed_memo) > 64:
                 self._fixed_memo.clear()
             hit = self._fixed_memo[key] = (plan.model, self._fixed(plan))
-        # a copy: calculate() adjusts the overhead for calibration
-        return replace(hit[1], overhead=list(hit[1].overhead))
+        f = hit[1]  # a copy: calculate() replaces the overhead list for calibration
+        return FixedCosts(f.names, f.weights, f.compute, list(f.overhead), f.budget, f.rules)
 
     def _fixed(self, plan: Plan) -> FixedCosts:
         n = plan.gpu_count
@@ -162,22 +163,41 @@ class GenericEngine(EngineProfile):
     def formula(self, plan: Plan) -> str:
         """The textbook formula with the plan's numbers, for the full-attention layers."""
         w = plan.workload
-        full = [g for g in plan.model.layers if g.kind == "full"]
-        if not full:
+        parts = self._formula_head(plan)
+        if parts is None:
             return ""
         c = self._coeffs(plan)
-        tk, tv = self.kv_types(plan)
         total = int((c.k_full + c.v_full) * w.context * w.batch)
-        layers = sum(x.count for x in full)
-        g = full[0]
-        uniform = len({(x.n_kv_heads, x.head_dim_k, x.head_dim_v) for x in full}) == 1 and tk == tv
-        if uniform and g.head_dim_k == g.head_dim_v:
-            heads = w.kv_heads_override or g.n_kv_heads
+        textbook, head = parts
+        if textbook:
+            dtype = self.kv_types(plan)[0]
             return (
-                f"2 × {layers} layers × {heads} kv_heads × {g.head_dim_k} head_dim × {w.context:,} ctx × "
-                f"{w.batch} batch × {float(tk.bytes_per_value):g} B ({tk.name}) = {total:,} B"
+                f"{head}{w.context:,} ctx × {w.batch} batch × {float(dtype.bytes_per_value):g} B ({dtype.name}) "
+                f"= {total:,} B"
             )
-        return (
-            f"{layers} full layers: (K {int(c.k_full):,} B + V {int(c.v_full):,} B per token) × "
-            f"{w.context:,} ctx × {w.batch} batch = {total:,} B"
-        )
+        return f"{head}{w.context:,} ctx × {w.batch} batch = {total:,} B"
+
+    def _formula_head(self, plan: Plan) -> tuple[bool, str] | None:
+        """The part of the formula that depends on the model and dtypes only (memoised)."""
+        w = plan.workload
+        key = (id(plan.model), w.kv_dtype_k, w.kv_dtype_v, w.kv_heads_override)
+        hit = self._formula_memo.get(key)
+        if hit is not None and hit[0] is plan.model:
+            return hit[1]
+        full = [g for g in plan.model.layers if g.kind == "full"]
+        head: tuple[bool, str] | None = None
+        if full:
+            c = self._coeffs(plan)
+            tk, tv = self.kv_types(plan)
+            layers = sum(x.count for x in full)
+            g = full[0]
+            uniform = len({(x.n_kv_heads, x.head_dim_k, x.head_dim_v) for x in full}) == 1 and tk == tv
+            if uniform and g.head_dim_k == g.head_dim_v:
+                heads = w.kv_heads_override or g.n_kv_heads
+                head = (True, f"2 × {layers} layers × {heads} kv_heads × {g.head_dim_k} head_dim × ")
+            else:
+                head = (False, f"{layers} full layers: (K {int(c.k_full):,} B + V {int(c.v_full):,} B per token) × ")
+        if len(self._formula_memo) > 64:
+            self._formula_memo.clear()
+        self._formula_memo[key] = (plan.model, head)
+        return head

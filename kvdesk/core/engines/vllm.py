@@ -11,6 +11,7 @@ source it follows). This module turns them into a Breakdown:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -66,8 +67,25 @@ class VllmState:
         """The "GPU KV cache size: N tokens" vLLM prints for max_model_len ``ctx``."""
         if not self.tokens_from_concurrency or not self.layout.groups:
             return self.tokens
+        return int(self.num_blocks / max(self.blocks_for(ctx), 1) * ctx)
+
+    def blocks_for(self, ctx: int) -> int:
+        """``blocks_per_request`` of one max_model_len; the last answer is kept (one calculate()
+        asks for the plan's context four times)."""
+        hit = self.memo.get("blocks_for")
+        if isinstance(hit, tuple) and hit[0] == ctx:
+            return int(hit[1])
         per_req = int(self.layout.blocks_per_request(np.int64(ctx), self.mnbt))
-        return int(self.num_blocks / max(per_req, 1) * ctx)
+        self.memo["blocks_for"] = (ctx, per_req)
+        return per_req
+
+    def concurrency_at(self, ctx: int) -> float:
+        """``float(concurrency(ctx))`` for one context in Python numbers (the same divisions)."""
+        if not self.layout.groups:
+            return math.inf
+        if self.legacy:
+            return self.tokens / max(ctx, 1)
+        return self.num_blocks / max(self.blocks_for(ctx), 1)
 
     def concurrency(self, ctx: npt.ArrayLike) -> npt.NDArray[np.float64]:
         c = np.asarray(ctx, dtype=np.int64)
@@ -224,8 +242,7 @@ class VllmEngine(EngineProfile):
             return 0
         if st.legacy:
             return min(MAX_BATCH, st.tokens // max(1, ctx))
-        per_req = int(st.layout.blocks_per_request(np.int64(ctx), st.mnbt))
-        return min(MAX_BATCH, st.num_blocks // max(1, per_req))
+        return min(MAX_BATCH, st.num_blocks // max(1, st.blocks_for(ctx)))
 
     def max_context(self, plan: Plan, fixed: FixedCosts, batch: int) -> int:
         """Largest max_model_len whose requests still fit ``batch`` times (whole blocks)."""
@@ -261,7 +278,7 @@ class VllmEngine(EngineProfile):
         w = plan.workload
         # no device spills (so the pool fits beside weights and overhead), blocks exist, and the
         # pool holds `batch` requests of max_model_len = ctx
-        conc = float(st.concurrency(w.context))
+        conc = st.concurrency_at(w.context)
         bd.fits = bd.fits and st.num_blocks > 0 and conc >= w.batch
         if st.num_blocks == 0:
             bd.warnings.append("vLLM would not start: no memory left for KV cache blocks after weights and profiling")
@@ -306,7 +323,7 @@ class VllmEngine(EngineProfile):
     def extra(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> dict[str, object]:
         st = self.state(plan)
         ctx = plan.workload.context
-        conc = float(st.concurrency(ctx))
+        conc = st.concurrency_at(ctx)
         return {
             "kv_cache_tokens": st.reported_tokens(ctx),
             "num_gpu_blocks": st.num_blocks,
@@ -403,5 +420,5 @@ class VllmEngine(EngineProfile):
         st = self.state(plan)
         return (
             f"{st.num_blocks:,} blocks // {st.layout.n_groups} group(s) × {st.layout.min_block_size} = "
-            f"{st.tokens:,} tokens; max concurrency {float(st.concurrency(plan.workload.context)):.2f}x"
+            f"{st.tokens:,} tokens; max concurrency {st.concurrency_at(plan.workload.context):.2f}x"
         )
