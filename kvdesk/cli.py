@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -54,7 +55,17 @@ def _command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     return parser, module
 
 
+def _single_threaded_blas() -> None:
+    """kvdesk's numpy work is element-wise on arrays of at most a few thousand values: it never calls BLAS
+    on anything big enough for threads to pay off, yet OpenBLAS starts one spinning thread per core when
+    numpy is imported (≈ 0.09 s of CPU at start on 2 cores, measured with benchmarks/startup.py's method).
+    A value the user set wins."""
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _single_threaded_blas()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in COMMANDS:
         parser, module = _command_parser(args[0])

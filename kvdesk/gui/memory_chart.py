@@ -120,10 +120,9 @@ class MemoryChart(QWidget):
         self._n_devices = -1
         self._budget_key: tuple[float, ...] = ()
         self._range: tuple[int, float] | None = None
-        self.apply_theme()
+        self.apply_theme()  # draws the plan too
         model.changed.connect(self.refresh)
         theme_manager().changed.connect(self.apply_theme)
-        self.refresh()
 
     # -- public for tests -----------------------------------------------------------------------
     def segment_heights_gib(self) -> dict[str, list[float]]:

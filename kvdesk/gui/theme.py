@@ -123,6 +123,9 @@ class ThemeManager(QObject):
         return DARK if self.dark else LIGHT
 
     def apply(self, name: str) -> None:
+        """Style the app for theme ``name``; ``changed`` fires only when the colours really change (a window
+        built under the default colours and then given the same theme is not redrawn for nothing)."""
+        was_dark = self.dark
         self.name = name if name in THEMES else "system"
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -131,7 +134,8 @@ class ThemeManager(QObject):
                 self._light_palette = QPalette(app.palette())
             app.setPalette(_dark_palette() if self.dark else self._light_palette)
             app.setStyleSheet(stylesheet(self.dark))
-        self.changed.emit()
+        if self.dark != was_dark:
+            self.changed.emit()
 
 
 _THEME_MANAGER: ThemeManager | None = None
