@@ -121,11 +121,12 @@ class EngineProfile:
         (k, v, st), (max_ctx, max_batch) = self._cells_and_limits(plan, fixed, head)
         cache = CacheArrays(k=k[:1], v=v[:1], state=st[:1])
         devices = self._split(plan, fixed, cache)
-        kv_per_token = int(max(0.0, float(k[2] + v[2] - k[1] - v[1])))
+        (k0, k1, k2), (v0, v1, v2), (s0, _, _) = k.tolist(), v.tolist(), st.tolist()  # float64 as Python floats
+        kv_per_token = int(max(0.0, k2 + v2 - k1 - v1))
         fits = all(d.spill_bytes == 0 for d in devices)
         live = None
         if type(self).live_cache_bytes is EngineProfile.live_cache_bytes:
-            live = float(k[0] + v[0] + st[0])  # the default live_cache_bytes: same cell, no second call
+            live = k0 + v0 + s0  # the default live_cache_bytes: same cell, no second call
         decode_ms, slowdown = self._decode_time(plan, devices, live)
         rules = [*fixed.rules, *self.cache_rules(plan)]
         return Breakdown(
@@ -275,6 +276,13 @@ def _fix_rounding(devices: list[DeviceBreakdown], k: int, v: int, s: int) -> Non
     if not devices:
         return
     first = devices[0]
-    first.k_cache_bytes += k - sum(d.k_cache_bytes for d in devices)
-    first.v_cache_bytes += v - sum(d.v_cache_bytes for d in devices)
-    first.recurrent_state_bytes += s - sum(d.recurrent_state_bytes for d in devices)
+    # assigned only when off: a pydantic attribute assignment costs more than the sums
+    dk = k - sum(d.k_cache_bytes for d in devices)
+    dv = v - sum(d.v_cache_bytes for d in devices)
+    ds = s - sum(d.recurrent_state_bytes for d in devices)
+    if dk:
+        first.k_cache_bytes += dk
+    if dv:
+        first.v_cache_bytes += dv
+    if ds:
+        first.recurrent_state_bytes += ds

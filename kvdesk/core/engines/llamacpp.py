@@ -120,9 +120,13 @@ class LlamaCppEngine(EngineProfile):
         self._cells: dict[tuple[object, ...], dict[str, npt.NDArray[np.int64]]] = {}
         self._scalar: dict[tuple[object, ...], tuple[object, Any]] = {}
         self._fit_memo: dict[tuple[object, ...], FitConsts] = {}
+        self._call: tuple[Plan, Settings, Layout] | None = None  # (plan, settings, layout) during calculate()
 
     # -- settings ---------------------------------------------------------------------------------
     def settings(self, plan: Plan) -> Settings:
+        call = self._call
+        if call is not None and call[0] is plan:
+            return call[1]
         e = plan.engine
         w = plan.workload
         key = (e.version, e.flash_attn, e.kv_unified, e.swa_full, e.ubatch, e.batch_tokens, w.kv_dtype_k, w.kv_dtype_v)
@@ -162,6 +166,13 @@ class LlamaCppEngine(EngineProfile):
                 raise InputError(f"{which}: llama.cpp has no {t.name} cache type (use f16, q8_0, q4_0 …)", which)
         return tk, tv
 
+    def _lay(self, plan: Plan, s: Settings | None = None) -> Layout:
+        """``layout(plan, s)``, taken from the running calculate() when it is for this plan."""
+        call = self._call
+        if call is not None and call[0] is plan and (s is None or s is call[1]):
+            return call[2]
+        return self.layout(plan, s)
+
     def layout(self, plan: Plan, s: Settings | None = None) -> Layout:
         s = s or self.settings(plan)
         override = plan.workload.kv_heads_override
@@ -179,7 +190,7 @@ class LlamaCppEngine(EngineProfile):
     def cells(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> dict[str, npt.NDArray[np.int64]]:
         """Cells per stream of each cache (base and each SWA window) and the stream count."""
         s = self.settings(plan)
-        lay = self.layout(plan, s)
+        lay = self._lay(plan, s)
         if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
             key = (s, lay.cells_key, int(ctx), int(batch))
             hit = self._cells.get(key)
@@ -207,7 +218,7 @@ class LlamaCppEngine(EngineProfile):
 
     def cache(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
         s = self.settings(plan)
-        lay = self.layout(plan, s)
+        lay = self._lay(plan, s)
         if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
             key = ("cache", s, id(lay), int(ctx), int(batch))  # value keeps lay: its id cannot be reused
             hit = self._scalar.get(key)
@@ -237,7 +248,7 @@ class LlamaCppEngine(EngineProfile):
         self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, n_devices: int
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Exact K, V and recurrent-state bytes of each device (leading axis), vectorised."""
-        lay = self.layout(plan)
+        lay = self._lay(plan)
         return device_cache(lay, n_devices, self.cells(plan, ctx, batch), batch)
 
     def fits_mask(
@@ -246,7 +257,7 @@ class LlamaCppEngine(EngineProfile):
         """Every device must fit its own layers' cache (the layer split is uneven), and the compute
         buffer follows the cell count when flash attention is off."""
         s = self.settings(plan)
-        lay = self.layout(plan, s)
+        lay = self._lay(plan, s)
         return _fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, self._cells_for(s, lay, ctx, batch), batch)
 
     def head_and_fits(
@@ -254,14 +265,14 @@ class LlamaCppEngine(EngineProfile):
     ) -> tuple[tuple[FloatArray, FloatArray, FloatArray], npt.NDArray[np.bool_]]:
         """The head cells' K/V/state bytes and the fit of the others from ONE cell computation."""
         s = self.settings(plan)
-        lay = self.layout(plan, s)
+        lay = self._lay(plan, s)
         cells = self._cells_for(s, lay, ctx, batch)
         ok = _fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, cells, batch)
         return _head_cache(lay, cells, batch, n_head), ok[n_head:]
 
     def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
         s = self.settings(plan)
-        lay = self.layout(plan, s)
+        lay = self._lay(plan, s)
         if lay.go_engine:
             return None, None  # Ollama's Go engine sizes cells differently: plain k-ary search
         w = plan.workload
@@ -404,8 +415,15 @@ class LlamaCppEngine(EngineProfile):
         llama.cpp allocates cells in steps of 256, so the base class's ctx+1 difference is 0 on most
         contexts; one cell of every non-sliding layer (K + V) is what a token costs.
         """
-        bd = super().calculate(plan)
-        bd.kv_bytes_per_token = sum(g.k_row + g.v_row for g in self.layout(plan).groups if not g.window)
+        s = self.settings(plan)
+        lay = self.layout(plan, s)
+        # settings and layout of this plan for the whole call (plans are mutable: only for this call)
+        self._call = (plan, s, lay)
+        try:
+            bd = super().calculate(plan)
+        finally:
+            self._call = None
+        bd.kv_bytes_per_token = sum(g.k_row + g.v_row for g in lay.groups if not g.window)
         return bd
 
     def validate(self, plan: Plan) -> list[str]:
@@ -422,7 +440,7 @@ class LlamaCppEngine(EngineProfile):
                 f"quantized V cache ({s.tv.name}) needs flash attention: with -fa auto llama.cpp stops with "
                 "'quantized V cache was requested, but this requires Flash Attention' if the device cannot use it"
             )
-        lay = self.layout(plan, s)
+        lay = self._lay(plan, s)
         if lay.hybrid and not s.unified and plan.workload.batch > 1 and s.build.number < B_HYBRID_FIX:
             warnings.append(
                 f"{s.build.label} gives hybrid models n_ctx cells per sequence (-np times the KV); "
@@ -451,7 +469,7 @@ class LlamaCppEngine(EngineProfile):
     def _cache_rules(self, plan: Plan) -> list[Rule]:
         s = self.settings(plan)
         w = plan.workload
-        return report.cache_rules(plan, s, self.layout(plan, s), self.cells(plan, w.context, w.batch))
+        return report.cache_rules(plan, s, self._lay(plan, s), self.cells(plan, w.context, w.batch))
 
     def extra(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> dict[str, object]:
         w = plan.workload
@@ -471,4 +489,4 @@ class LlamaCppEngine(EngineProfile):
 
     def _formula(self, plan: Plan) -> str:
         w = plan.workload
-        return report.formula(self.layout(plan), self.cells(plan, w.context, w.batch))
+        return report.formula(self._lay(plan), self.cells(plan, w.context, w.batch))

@@ -5,7 +5,7 @@ which device holds it. Computed once per (model, dtypes, build) and reused by ev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -43,16 +43,16 @@ class Layout:
     go_engine: bool = False
     swa_memory: int = 0
 
-    @property
+    @cached_property
     def cells_key(self) -> tuple[object, ...]:
         """Everything cell counts depend on besides the settings."""
         return (self.hybrid, self.windows, self.go_engine, self.swa_memory)
 
-    @property
+    @cached_property
     def has_swa(self) -> bool:
         return any(g.window for g in self.groups)
 
-    @property
+    @cached_property
     def windows(self) -> tuple[int, ...]:
         """The window of each cache group (0 = the base cache): all that cell counts depend on."""
         return tuple(g.window for g in self.groups)
