@@ -130,7 +130,8 @@ class ThemeManager(QObject):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             if self._light_palette is None:
-                app.setStyle("Fusion")
+                if app.style().name().lower() != "fusion":  # already Fusion on most Linux desktops: no restyle
+                    app.setStyle("Fusion")
                 self._light_palette = QPalette(app.palette())
             app.setPalette(_dark_palette() if self.dark else self._light_palette)
             app.setStyleSheet(stylesheet(self.dark))
