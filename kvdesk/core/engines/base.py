@@ -186,7 +186,9 @@ class EngineProfile:
             return (_first(arr.k, n_head), _first(arr.v, n_head), _first(arr.state, n_head)), ok
         base = sum(fixed.weights) + sum(fixed.compute) + sum(fixed.overhead)
         arr = self.cache(plan, ctx, batch)
-        total = np.broadcast_to(np.asarray(arr.total, dtype=np.float64), ctx.shape)
+        total = np.asarray(arr.total, dtype=np.float64)
+        if total.shape != ctx.shape:
+            total = np.broadcast_to(total, ctx.shape)
         ok = np.asarray(total[n_head:] + base <= sum(fixed.budget))
         return (_first(arr.k, n_head), _first(arr.v, n_head), _first(arr.state, n_head)), ok
 
@@ -267,6 +269,8 @@ def _active_weights_bytes(plan: Plan) -> int:
 
 def _first(a: npt.ArrayLike, n: int) -> FloatArray:
     """The first ``n`` values of a cache array (scalars and broadcast arrays included)."""
+    if isinstance(a, np.ndarray) and a.ndim == 1 and a.size >= n and a.dtype == np.float64:
+        return a[:n]
     arr = np.asarray(a, dtype=np.float64).reshape(-1)
     return arr[:n] if arr.size >= n else np.broadcast_to(arr, (n,))
 

@@ -44,7 +44,7 @@ class GenericEngine(EngineProfile):
         # referenced, so a recycled id() can never hit a stale entry
         self._coeff_memo: dict[tuple[object, ...], tuple[object, _Coeffs]] = {}
         self._fixed_memo: dict[tuple[object, ...], tuple[object, FixedCosts]] = {}
-        self._formula_memo: dict[tuple[object, ...], tuple[object, tuple[bool, str] | None]] = {}
+        self._formula_memo: dict[tuple[object, ...], tuple[object, tuple[str, str] | None]] = {}
 
     def _coeffs(self, plan: Plan) -> _Coeffs:
         w = plan.workload
@@ -85,7 +85,10 @@ class GenericEngine(EngineProfile):
             tokens = np.minimum(ctx_a, window) * batch_a
             k = k + k_tok * tokens
             v = v + v_tok * tokens
-        state = c.state_per_seq * batch_a * np.ones_like(ctx_a)
+        if c.state_per_seq:
+            state = c.state_per_seq * batch_a * np.ones_like(ctx_a)
+        else:  # the same zeros, two numpy calls fewer
+            state = np.zeros(np.broadcast_shapes(ctx_a.shape, batch_a.shape))
         return CacheArrays(k=k, v=v, state=state)
 
     def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
@@ -143,22 +146,11 @@ class GenericEngine(EngineProfile):
         )
 
     def cache_rules(self, plan: Plan) -> list[Rule]:
-        kinds = plan.model.kinds()
-        rules = [
-            Rule(
-                id="generic.formula",
-                title="KV = 2 × layers × kv_heads × head_dim × ctx × batch × bytes",
-                detail="K and V sized separately when their head widths differ",
-                source="textbook formula; shared/validation/worked_examples.json",
-            )
-        ]
-        if kinds & {"sliding", "chunked"}:
-            rules.append(Rule(id="generic.window", title="Sliding/chunked layers keep at most `window` tokens"))
-        if "mla" in kinds:
-            rules.append(Rule(id="generic.mla", title="MLA layers cache the latent (kv_lora_rank + rope_dim)"))
-        if "recurrent" in kinds:
-            rules.append(Rule(id="generic.recurrent", title="Recurrent layers hold a fixed state per sequence"))
-        return rules
+        kinds = frozenset(g.kind for g in plan.model.layers)
+        rules = _CACHE_RULES.get(kinds)
+        if rules is None:
+            rules = _CACHE_RULES[kinds] = _cache_rules(kinds)  # at most 2**6 kind sets
+        return list(rules)
 
     def formula(self, plan: Plan) -> str:
         """The textbook formula with the plan's numbers, for the full-attention layers."""
@@ -168,24 +160,18 @@ class GenericEngine(EngineProfile):
             return ""
         c = self._coeffs(plan)
         total = int((c.k_full + c.v_full) * w.context * w.batch)
-        textbook, head = parts
-        if textbook:
-            dtype = self.kv_types(plan)[0]
-            return (
-                f"{head}{w.context:,} ctx × {w.batch} batch × {float(dtype.bytes_per_value):g} B ({dtype.name}) "
-                f"= {total:,} B"
-            )
-        return f"{head}{w.context:,} ctx × {w.batch} batch = {total:,} B"
+        head, tail = parts
+        return f"{head}{w.context:,} ctx × {w.batch} batch{tail} = {total:,} B"
 
-    def _formula_head(self, plan: Plan) -> tuple[bool, str] | None:
-        """The part of the formula that depends on the model and dtypes only (memoised)."""
+    def _formula_head(self, plan: Plan) -> tuple[str, str] | None:
+        """The parts of the formula around ctx × batch that depend on the model and dtypes only."""
         w = plan.workload
         key = (id(plan.model), w.kv_dtype_k, w.kv_dtype_v, w.kv_heads_override)
         hit = self._formula_memo.get(key)
         if hit is not None and hit[0] is plan.model:
             return hit[1]
         full = [g for g in plan.model.layers if g.kind == "full"]
-        head: tuple[bool, str] | None = None
+        head: tuple[str, str] | None = None
         if full:
             c = self._coeffs(plan)
             tk, tv = self.kv_types(plan)
@@ -194,10 +180,34 @@ class GenericEngine(EngineProfile):
             uniform = len({(x.n_kv_heads, x.head_dim_k, x.head_dim_v) for x in full}) == 1 and tk == tv
             if uniform and g.head_dim_k == g.head_dim_v:
                 heads = w.kv_heads_override or g.n_kv_heads
-                head = (True, f"2 × {layers} layers × {heads} kv_heads × {g.head_dim_k} head_dim × ")
+                head = (
+                    f"2 × {layers} layers × {heads} kv_heads × {g.head_dim_k} head_dim × ",
+                    f" × {float(tk.bytes_per_value):g} B ({tk.name})",
+                )
             else:
-                head = (False, f"{layers} full layers: (K {int(c.k_full):,} B + V {int(c.v_full):,} B per token) × ")
+                head = (f"{layers} full layers: (K {int(c.k_full):,} B + V {int(c.v_full):,} B per token) × ", "")
         if len(self._formula_memo) > 64:
             self._formula_memo.clear()
         self._formula_memo[key] = (plan.model, head)
         return head
+
+
+_CACHE_RULES: dict[frozenset[str], list[Rule]] = {}
+
+
+def _cache_rules(kinds: frozenset[str]) -> list[Rule]:
+    rules = [
+        Rule(
+            id="generic.formula",
+            title="KV = 2 × layers × kv_heads × head_dim × ctx × batch × bytes",
+            detail="K and V sized separately when their head widths differ",
+            source="textbook formula; shared/validation/worked_examples.json",
+        )
+    ]
+    if kinds & {"sliding", "chunked"}:
+        rules.append(Rule(id="generic.window", title="Sliding/chunked layers keep at most `window` tokens"))
+    if "mla" in kinds:
+        rules.append(Rule(id="generic.mla", title="MLA layers cache the latent (kv_lora_rank + rope_dim)"))
+    if "recurrent" in kinds:
+        rules.append(Rule(id="generic.recurrent", title="Recurrent layers hold a fixed state per sequence"))
+    return rules
