@@ -53,7 +53,7 @@ __all__ = [
 
 PLAN_EXTENSION = ".kvplan"
 PLAN_MIME_TYPE = "application/x-kvplan+json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 class _PlanDocument(BaseModel):

@@ -10,6 +10,10 @@ Format history:
   ``gpu.memory_gib`` (a float in GiB).
 - 2: ``workload.kv_dtype_k`` / ``kv_dtype_v`` (llama.cpp's -ctk/-ctv differ in practice),
   ``gpu.memory_bytes`` (exact integer bytes, as drivers report them).
+- 3: a recurrent layer group may say which part of its state is the SSM / delta-net state and in which
+  dtype (``ssm_state_bytes``, ``ssm_state_dtype``; vLLM keeps that part in its own dtype). Nothing else
+  changed: a format-2 document is a valid format-3 one. The version moved so that an older kvdesk refuses
+  a file that has these fields by its version, not by an unknown field deep inside ``plan.model``.
 """
 
 from __future__ import annotations
@@ -97,4 +101,9 @@ def _v1_to_v2(doc: Document) -> Document:
             raise ValueError(f"plan.gpu.memory_gib {gib!r} is out of range")
         # v1 wrote memory_bytes / 2**30 as a float64: exact for any byte count below 2**53.
         gpu["memory_bytes"] = round(gib * GIB)
+    return doc
+
+
+@migrator(2, "recurrent layer groups may carry their SSM state size and dtype (none set in this file)")
+def _v2_to_v3(doc: Document) -> Document:
     return doc

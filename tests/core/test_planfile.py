@@ -168,6 +168,33 @@ def test_v1_migration_is_stable(path: Path) -> None:
     assert load_plan(path, recompute_now=False).plan == load_plan(twin, recompute_now=False).plan
 
 
+V2_FILES = sorted(PLANS.glob("v2_*.kvplan"))
+
+
+@pytest.mark.parametrize("path", V2_FILES, ids=[p.stem for p in V2_FILES])
+def test_v2_migration_is_stable(path: Path) -> None:
+    """The v3 twins were saved from the migrated v2 files when format 3 was new: migration must not drift."""
+    twin = PLANS / path.name.replace("v2_", "v3_", 1)
+    loaded = load_plan(path, recompute_now=False)
+    assert loaded.format_version == 2 and any("format version 2" in m for m in loaded.messages)
+    assert loaded.plan == load_plan(twin, recompute_now=False).plan
+
+
+def test_v3_file_keeps_the_ssm_state_of_recurrent_groups() -> None:
+    """Format 3's addition: the SSM part of a recurrent state and its dtype survive a save/load."""
+    path = PLANS / "v3_qwen35_hybrid_vllm.kvplan"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    stored = [g for g in raw["plan"]["model"]["layers"] if "ssm_state_bytes" in g]
+    loaded = load_plan(path)
+    groups = [g for g in loaded.plan.model.layers if g.ssm_state_bytes is not None]
+    assert stored and len(groups) == len(stored)
+    assert [(g.ssm_state_bytes, g.ssm_state_dtype) for g in groups] == [
+        (g["ssm_state_bytes"], g["ssm_state_dtype"]) for g in stored
+    ]
+    assert loaded.breakdown is not None
+    assert loaded.breakdown.to_json()["kv_cache_tokens"] == raw["snapshot"]["kv_cache_tokens"]
+
+
 CURRENT_FILES = sorted(PLANS.glob(f"v{FORMAT_VERSION}_*.kvplan"))
 
 
