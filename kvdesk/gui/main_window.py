@@ -8,12 +8,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, Qt
+from PySide6.QtCore import QByteArray, QEvent
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from kvdesk.core.plan import Plan
 from kvdesk.gui.documents import DocumentController, app_settings
+from kvdesk.gui.form_scroll import FormScrollArea
 from kvdesk.gui.lazy_tab import LazyTab
 from kvdesk.gui.memory_chart import MemoryChart
 from kvdesk.gui.plan_form import PlanForm
@@ -64,11 +65,7 @@ class MainWindow(QMainWindow):
 
     # -- construction ---------------------------------------------------------------------------
     def _layout(self) -> QWidget:
-        scroll = QScrollArea()
-        scroll.setWidget(self.form)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(min(self.form.sizeHint().width() + 24, 340))
+        scroll = FormScrollArea(self.form)
         right = QWidget()
         column = QVBoxLayout(right)
         column.setContentsMargins(6, 6, 6, 6)
@@ -78,7 +75,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(scroll)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([380, 820])
+        splitter.setSizes([max(380, scroll.sizeHint().width()), 820])
         return splitter
 
     def _add_lazy(self, key: str, title: str, module: str, cls: str) -> None:

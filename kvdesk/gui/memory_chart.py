@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from kvdesk.core.breakdown import Breakdown
 from kvdesk.core.units import GIB
+from kvdesk.core.verdict import SPILLING_ENGINES
 from kvdesk.gui.plan_model import PlanModel
 from kvdesk.gui.theme import ChartColors, theme_manager
 
@@ -27,6 +28,8 @@ BAR_WIDTH = 0.6
 HEADROOM, HEADROOM_MIN = 1.3, 1.2  # y-axis top over the tallest bar: room for total labels and the legend
 BUDGET_HALF = BAR_WIDTH / 2 + 0.12  # the budget line sticks out this far on each side of a bar
 MAX_LABELLED_DEVICES = 8
+SPILL_LABEL = "Spill to system RAM"
+OVER_LABEL = "Over budget — engine will not start"  # vLLM refuses to start rather than offload (core.verdict)
 
 
 def segment_bytes(bd: Breakdown) -> dict[str, np.ndarray]:
@@ -101,7 +104,7 @@ class MemoryChart(QWidget):
         # no pyqtgraph grid: its alpha-blended lines cost ~5 ms per repaint offscreen (values are labelled)
         self.legend = item.addLegend(offset=(10, 5), labelTextSize="9pt", colCount=3)
         self.bars: dict[str, pg.BarGraphItem] = {}
-        for key, label in (*SEGMENTS, ("spill", "Spill to system RAM")):
+        for key, label in (*SEGMENTS, ("spill", SPILL_LABEL)):
             bar = pg.BarGraphItem(x=[0], height=[0], y0=[0], width=BAR_WIDTH, name=label)
             item.addItem(bar)
             self.bars[key] = bar
@@ -117,6 +120,7 @@ class MemoryChart(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
         self._colors: ChartColors | None = None
+        self._spills = True  # what lies beyond the budget is offloaded (False: the engine refuses to start)
         self._n_devices = -1
         self._budget_key: tuple[float, ...] = ()
         self._range: tuple[int, float] | None = None
@@ -185,9 +189,24 @@ class MemoryChart(QWidget):
             names = [(i, d.name) for i, d in enumerate(self.model.breakdown.per_device)]
             step = max(1, n // 16)
             self.plot.getPlotItem().getAxis("bottom").setTicks([names[::step]])
+        self._set_spill_legend(self.model.breakdown.engine in SPILLING_ENGINES)
         self.budget_label.setText(f"budget {g['budget'][0]:.1f} GiB" if n else "")
         self.budget_label.setPos(-half - 0.01, float(g["budget"][0]) if n else 0)
         self._label(g, top)
+
+    def spill_legend_text(self) -> str:
+        for sample, label in self.legend.items:
+            if sample.item is self.bars["spill"]:
+                return str(label.text)
+        return ""
+
+    def _set_spill_legend(self, spills: bool) -> None:
+        """What is beyond the budget line: offloaded to RAM (llama.cpp, Ollama) or a refusal to start (vLLM)."""
+        text = SPILL_LABEL if spills else OVER_LABEL
+        self._spills = spills
+        for sample, label in self.legend.items:
+            if sample.item is self.bars["spill"] and label.text != text:
+                label.setText(text)
 
     def _set_range(self, n: int, top: float) -> None:
         """Rescale only when the bars outgrow the view or shrink well inside it (no jitter while typing)."""
@@ -223,7 +242,8 @@ class MemoryChart(QWidget):
                 y += h
             texts += _spread(column, 0.04 * top)
             spill = float(g["spill"][i])
-            head = f"used {g['total'][i]:.2f} GiB" + (f" — spill {spill:.2f}" if spill > 0 else "")
+            over = "spill" if self._spills else "over by"
+            head = f"used {g['total'][i]:.2f} GiB" + (f" — {over} {spill:.2f}" if spill > 0 else "")
             totals.append((i, max(y, float(g["budget"][i])), head, fg))
         self._place(self.labels, texts, anchor=(0.0 if beside else 0.5, 0.5), bold=False)
         self._place(self.total_labels, totals, anchor=(0.5, 1.0), bold=True)

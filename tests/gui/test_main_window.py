@@ -212,3 +212,21 @@ def test_vllm_plan_that_cannot_start_says_does_not_fit(window: Any) -> None:
     assert window.banner.state == "no_fit"
     assert window.banner.headline.text().startswith("Does not fit — ")
     assert "system RAM" not in window.banner.headline.text()
+    # and the chart names what lies beyond the budget line the same way
+    from kvdesk.gui.memory_chart import OVER_LABEL, SPILL_LABEL
+
+    assert window.chart.spill_legend_text() == OVER_LABEL
+    assert bd.spill_bytes > 0  # 16 GB of weights on an 8 GiB card
+    assert any("over by" in label.textItem.toPlainText() for label in window.chart.total_labels)
+    assert window.model.set_plan(plan.with_engine(name="llama.cpp"))
+    assert window.model.breakdown.spill_bytes > 0 and window.chart.spill_legend_text() == SPILL_LABEL
+    assert any("spill" in label.textItem.toPlainText() for label in window.chart.total_labels if label.isVisible())
+
+
+@pytest.mark.parametrize("engine", ["generic", "llama.cpp", "ollama", "vllm"])
+def test_plan_form_is_never_clipped_on_the_right(window: Any, qtbot: Any, engine: str) -> None:
+    """Each engine shows other settings; the scroll area must always be wide enough for the whole form."""
+    assert window.model.set_plan(window.model.plan.with_engine(name=engine))
+    scroll = window.form.parentWidget().parentWidget()
+    qtbot.waitUntil(lambda: scroll.viewport().width() >= window.form.minimumSizeHint().width())
+    assert window.form.width() <= scroll.viewport().width()
