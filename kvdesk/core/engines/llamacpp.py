@@ -33,6 +33,7 @@ from kvdesk.core.engines.llamacpp_rules import (
     hybrid_cells,
     kv_cells,
     parse_build,
+    rs_planes,
     swa_cells,
 )
 from kvdesk.core.engines.search import Guess
@@ -120,6 +121,7 @@ class LlamaCppEngine(EngineProfile):
         self._cells: dict[tuple[object, ...], dict[str, npt.NDArray[np.int64]]] = {}
         self._scalar: dict[tuple[object, ...], tuple[object, Any]] = {}
         self._fit_memo: dict[tuple[object, ...], FitConsts] = {}
+        self._fit_last: tuple[FixedCosts, Layout, Settings, FitConsts] | None = None
         self._call: tuple[Plan, Settings, Layout] | None = None  # (plan, settings, layout) during calculate()
 
     # -- settings ---------------------------------------------------------------------------------
@@ -129,7 +131,18 @@ class LlamaCppEngine(EngineProfile):
             return call[1]
         e = plan.engine
         w = plan.workload
-        key = (e.version, e.flash_attn, e.kv_unified, e.swa_full, e.ubatch, e.batch_tokens, w.kv_dtype_k, w.kv_dtype_v)
+        key = (
+            e.name,
+            e.version,
+            e.flash_attn,
+            e.kv_unified,
+            e.swa_full,
+            e.ubatch,
+            e.batch_tokens,
+            w.kv_dtype_k,
+            w.kv_dtype_v,
+            e.rs_seq,
+        )
         hit = self._settings.get(key)
         if hit is None:
             if len(self._settings) > 256:
@@ -153,6 +166,8 @@ class LlamaCppEngine(EngineProfile):
             n_batch=e.batch_tokens,
             tk=tk,
             tv=tv,
+            # Ollama passes no speculative settings to its runner: n_rs_seq stays 0 there
+            rs_planes=rs_planes(build, e.rs_seq) if e.name == "llama.cpp" else 1,
         )
 
     def kv_types(self, plan: Plan) -> tuple[KvType, KvType]:
@@ -180,7 +195,7 @@ class LlamaCppEngine(EngineProfile):
         hit = self._layouts.get(key)
         if hit is not None and hit[0] is plan.model and hit[1] is s:
             return hit[2]
-        lay = build_layout(plan.model, s.tk, s.tv, s.build, not s.flash_attn, override)
+        lay = build_layout(plan.model, s.tk, s.tv, s.build, not s.flash_attn, override, s.rs_planes)
         if len(self._layouts) > 64:
             self._layouts.clear()
         self._layouts[key] = (plan.model, s, lay)
@@ -281,6 +296,9 @@ class LlamaCppEngine(EngineProfile):
     def _fit_consts(self, plan: Plan, s: Settings, lay: Layout, fixed: FixedCosts) -> FitConsts:
         """Per-device constants of fits_mask, memoised on everything they are built from (fixed()
         hands out copies, so its values are the key, not the object)."""
+        last = self._fit_last
+        if last is not None and last[0] is fixed and last[1] is lay and last[2] is s:
+            return last[3]  # the same search (fixed() hands each calculate its own object)
         m = plan.model
         key = (
             lay,
@@ -296,6 +314,7 @@ class LlamaCppEngine(EngineProfile):
         )
         hit = self._fit_memo.get(key)
         if hit is not None:
+            self._fit_last = (fixed, lay, s, hit)
             return hit
         n = len(fixed.names)
         rows = device_rows(lay, n)
@@ -314,6 +333,7 @@ class LlamaCppEngine(EngineProfile):
         if len(self._fit_memo) > 8:  # one entry per plan being edited; the keys hold per-device lists
             self._fit_memo.clear()
         self._fit_memo[key] = consts
+        self._fit_last = (fixed, lay, s, consts)
         return consts
 
     def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
@@ -351,14 +371,9 @@ class LlamaCppEngine(EngineProfile):
                 self._scalar.clear()
             hit = self._scalar[key] = (plan.model, self._fixed(plan))
         f: FixedCosts = hit[1]
-        return FixedCosts(
-            names=list(f.names),
-            weights=list(f.weights),
-            compute=list(f.compute),
-            overhead=list(f.overhead),
-            budget=list(f.budget),
-            rules=list(f.rules),
-        )
+        # a new object with its own overhead list (calculate() replaces it for calibration); the
+        # other lists are never modified after _fixed() and are shared
+        return FixedCosts(f.names, f.weights, f.compute, list(f.overhead), f.budget, f.rules)
 
     def _fixed(self, plan: Plan) -> FixedCosts:
         n = plan.gpu_count
