@@ -12,7 +12,7 @@ source it follows). This module turns them into a Breakdown:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -111,10 +111,15 @@ class VllmEngine(EngineProfile):
 
     def __init__(self) -> None:
         self._memo: tuple[object, ...] | None = None
+        # during calculate(): [plan, its state once computed] (plans are mutable: this call only)
+        self._call: list[Plan | VllmState | None] | None = None
 
     # -- state ----------------------------------------------------------------------------------
     def state(self, plan: Plan) -> VllmState:
         """The layout and budget for ``plan`` (memoised: context and batch do not change them)."""
+        call = self._call
+        if call is not None and call[0] is plan and isinstance(call[1], VllmState):
+            return call[1]
         e, w = plan.engine, plan.workload
         key = (
             e.tp,
@@ -133,9 +138,13 @@ class VllmEngine(EngineProfile):
         )
         memo = self._memo
         if memo is not None and memo[0] is plan.model and memo[1] is plan.gpu and memo[2] == key:
-            return memo[3]  # type: ignore[return-value]
-        st = self._build_state(plan)
-        self._memo = (plan.model, plan.gpu, key, st)
+            st = memo[3]
+            assert isinstance(st, VllmState)
+        else:
+            st = self._build_state(plan)
+            self._memo = (plan.model, plan.gpu, key, st)
+        if call is not None and call[0] is plan:
+            call[1] = st
         return st
 
     def _build_state(self, plan: Plan) -> VllmState:
@@ -224,9 +233,9 @@ class VllmEngine(EngineProfile):
                 budget=[b.total] * n,
                 rules=self._budget_rules(plan, st),
             )
-        fixed = st.memo["fixed"]
-        assert isinstance(fixed, FixedCosts)
-        return replace(fixed)
+        f = st.memo["fixed"]
+        assert isinstance(f, FixedCosts)
+        return FixedCosts(f.names, f.weights, f.compute, f.overhead, f.budget, f.rules)  # calculate() may replace lists
 
     def fits_mask(
         self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike, fixed: FixedCosts
@@ -273,7 +282,11 @@ class VllmEngine(EngineProfile):
         return bool(st.memo["base_ok"])
 
     def calculate(self, plan: Plan) -> Breakdown:
-        bd = super().calculate(plan)
+        self._call = [plan, None]
+        try:
+            bd = super().calculate(plan)
+        finally:
+            self._call = None
         st = self.state(plan)
         w = plan.workload
         # no device spills (so the pool fits beside weights and overhead), blocks exist, and the
