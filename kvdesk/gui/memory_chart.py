@@ -131,7 +131,12 @@ class MemoryChart(QWidget):
     # -- public for tests -----------------------------------------------------------------------
     def segment_heights_gib(self) -> dict[str, list[float]]:
         """The drawn height of each segment per device, in GiB (read back from the bar items)."""
-        return {k: [float(h) for h in np.atleast_1d(bar.opts["height"])] for k, bar in self.bars.items()}
+        out = {k: [float(h) for h in np.atleast_1d(bar.opts["height"])] for k, bar in self.bars.items()}
+        spill = [0.0] * len(out["weights"])  # the spill bar holds only the devices that spill: place them back
+        for x, h in zip(np.atleast_1d(self.bars["spill"].opts["x"]), out["spill"], strict=True):
+            spill[round(float(x))] = h
+        out["spill"] = spill
+        return out
 
     def budget_gib(self) -> list[float]:
         _, y = self.budget_line.getData()
@@ -176,7 +181,9 @@ class MemoryChart(QWidget):
         for key, _ in SEGMENTS:
             self.bars[key].setOpts(x=x, y0=bottom.copy(), height=g[key], width=BAR_WIDTH)
             bottom = bottom + g[key]
-        self.bars["spill"].setOpts(x=x, y0=g["budget"], height=g["spill"], width=BAR_WIDTH)
+        spilled = g["spill"] > 0  # only bars that spill: a zero-height bar's outline would draw over the budget line
+        self.bars["spill"].setOpts(x=x[spilled], y0=g["budget"][spilled], height=g["spill"][spilled],
+                                   width=BAR_WIDTH)
         half = BUDGET_HALF
         budget_key = tuple(g["budget"].tolist())
         if budget_key != self._budget_key:
