@@ -2,11 +2,12 @@
 
 Run alone: ``python benchmarks/bundle.py [--bundle DIR] [--rebuild] [--runs N]``. Builds the bundle into
 build/bench-bundle/ unless one exists there (or at --bundle), then starts it ``--smoke`` offscreen N
-times (the main window opens, paints once, exits). Prints a few readable lines, then ONE JSON object
-on the last line: ``bundle_mb`` (MiB, 2**20 bytes, of all files: what ``du -sh --apparent-size``
-shows), ``bundle_mb_decimal`` (10**6 bytes), ``files``, ``smoke_s`` (median wall time),
-``smoke_cpu_s`` (median user+system CPU time: less sensitive to a busy machine), ``build_s`` (when
-built now). Targets (issue 9): bundle ≤ 150 MB, smoke ≤ 1 s.
+times (the main window opens, paints once, exits), and runs the headless ``list models`` N times. Prints
+a few readable lines, then ONE JSON object on the last line: ``bundle_mb`` (MiB, 2**20 bytes, of all
+files: what ``du -sh --apparent-size`` shows), ``bundle_mb_decimal`` (10**6 bytes), ``files``,
+``smoke_s`` (median wall time), ``smoke_cpu_s`` (median user+system CPU time: less sensitive to a busy
+machine), ``cli_s`` / ``cli_cpu_s`` (the same for ``kvdesk list models``), ``build_s`` (when built
+now). Targets (issue 9): bundle ≤ 150 MB, smoke ≤ 1 s.
 Needs PyInstaller (``pip install -e .[packaging]``).
 """
 
@@ -42,15 +43,16 @@ def folder_bytes(folder: Path) -> tuple[int, int]:
     return sum(p.stat().st_size for p in files), len(files)
 
 
-def smoke_once(exe: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the child) for one ``--smoke`` start."""
+def smoke_once(exe: Path, env: dict[str, str], *args: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child) for one start with ``args`` (default ``--smoke``)."""
+    argv = [str(exe), *(args or ("--smoke",))]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run([str(exe), "--smoke"], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(f"bundle --smoke failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+        raise SystemExit(f"bundle {' '.join(argv[1:])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
 
@@ -79,10 +81,13 @@ def main() -> int:
         env.update(KVDESK_CONFIG_DIR=f"{home}/kvdesk-config", KVDESK_DATA_DIR=f"{home}/kvdesk-data")
         smoke_once(exe, env)  # first start warms the page cache
         runs = [smoke_once(exe, env) for _ in range(args.runs)]
+        cli = [smoke_once(exe, env, "list", "models") for _ in range(args.runs)]
     walls, cpus = [w for w, _ in runs], [c for _, c in runs]
     print(f"bundle: {size / 2**20:.1f} MiB ({size / 1e6:.1f} MB) in {files} files")
     print(f"--smoke wall: median {statistics.median(walls):.3f} s, min {min(walls):.3f} s over {len(walls)} runs")
     print(f"--smoke CPU:  median {statistics.median(cpus):.3f} s (user + system)")
+    cli_wall, cli_cpu = statistics.median(w for w, _ in cli), statistics.median(c for _, c in cli)
+    print(f"list models: median {cli_wall:.3f} s wall, {cli_cpu:.3f} s CPU")
     result = {
         "bundle_mb": round(size / 2**20, 1),
         "bundle_mb_decimal": round(size / 1e6, 1),
@@ -90,6 +95,8 @@ def main() -> int:
         "smoke_s": round(statistics.median(walls), 3),
         "smoke_min_s": round(min(walls), 3),
         "smoke_cpu_s": round(statistics.median(cpus), 3),
+        "cli_s": round(cli_wall, 3),
+        "cli_cpu_s": round(cli_cpu, 3),
         "runs": len(walls),
         "build_s": None if build_s is None else round(build_s, 1),
     }

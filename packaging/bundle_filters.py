@@ -2,8 +2,10 @@
 
 kvdesk uses QtCore/QtGui/QtWidgets, and pyqtgraph imports QtOpenGL, QtOpenGLWidgets, QtSvg and QtTest
 when it loads (checked: ``sys.modules`` after ``import pyqtgraph`` and a shown ``PlotWidget``). pyqtgraph
-needs QtOpenGL (PlotCurveItem imports it unconditionally); QtSvg, QtOpenGLWidgets and QtTest it imports
-inside ``try/except ImportError`` and QtTest only to patch ``QTest.qWait``, so QtTest goes. Every
+imports QtOpenGL unconditionally but uses it only to draw with OpenGL, which kvdesk never turns on: the
+spec puts a stand-in module in its place (packaging/stubs/QtOpenGL.py). OpenGLHelpers subclasses
+QOpenGLWidget at import, so QtOpenGLWidgets (0.2 MB) stays; QtSvg and QtTest pyqtgraph imports inside
+``try/except ImportError``, and QtTest only to patch ``QTest.qWait``, so QtTest goes. Every
 other PySide6 module below is big and unused; ``tests/packaging/test_spec.py`` fails if kvdesk's own code
 starts importing one of them, so a new import cannot silently break the frozen app.
 """
@@ -22,7 +24,7 @@ EXCLUDED_QT_MODULES: tuple[str, ...] = (
     "Qt3DAnimation", "Qt3DCore", "Qt3DExtras", "Qt3DInput", "Qt3DLogic", "Qt3DRender",
     "QtBluetooth", "QtCanvasPainter", "QtCharts", "QtConcurrent", "QtDataVisualization", "QtDBus", "QtDesigner",
     "QtGraphs", "QtGraphsWidgets", "QtHelp", "QtHttpServer", "QtLocation", "QtMultimedia",
-    "QtMultimediaWidgets", "QtNetwork", "QtNetworkAuth", "QtNfc", "QtPdf", "QtPdfWidgets",
+    "QtMultimediaWidgets", "QtNetwork", "QtOpenGL", "QtNetworkAuth", "QtNfc", "QtPdf", "QtPdfWidgets",
     "QtPositioning", "QtQml", "QtQuick", "QtQuick3D", "QtQuickControls2", "QtQuickTest",
     "QtQuickWidgets", "QtRemoteObjects", "QtScxml", "QtSensors", "QtSerialBus", "QtSerialPort",
     "QtSpatialAudio", "QtSql", "QtStateMachine", "QtTest", "QtTextToSpeech", "QtUiTools", "QtWebChannel",
@@ -58,6 +60,21 @@ EXCLUDED_PACKAGES: tuple[str, ...] = (
     "unittest", "doctest", "pdb", "bdb", "asyncio", "_asyncio", "http.server", "xmlrpc", "webbrowser",
     "pydantic.mypy", "readline",
 )  # fmt: skip
+
+
+# PyInstaller runtime hooks the spec leaves out (it adds packaging/rthooks/pyi_rth_kvdesk_qt.py instead):
+# - pyi_rth_pyside6 imports PySide6.QtCore before the app starts, so each CLI command loaded Qt and shiboken
+#   (`kvdesk list models`: measured below in benchmarks/bundle.py's cli_s); the hook we add keeps its
+#   QT_PLUGIN_PATH;
+# - pyi_rth_multiprocessing imports multiprocessing (sockets, pickle, subprocess) at start to let
+#   multiprocessing's child processes re-enter the frozen app; kvdesk starts none (tests/packaging/
+#   test_spec.py fails if kvdesk imports multiprocessing or concurrent.futures).
+DROPPED_RUNTIME_HOOKS: tuple[str, ...] = ("pyi_rth_pyside6", "pyi_rth_multiprocessing")
+
+
+def without_dropped_runtime_hooks(scripts: Iterable[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Filter ``Analysis.scripts`` (``(name, path, typecode)``): runtime hooks in DROPPED_RUNTIME_HOOKS go."""
+    return [entry for entry in scripts if entry[0] not in DROPPED_RUNTIME_HOOKS]
 
 
 def excludes() -> list[str]:

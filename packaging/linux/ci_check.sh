@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# CI check of the Linux installer (called from .ci/run): build the bundle and the .deb from this
-# checkout, check its Depends are installed here, install it into a scratch root (dpkg-deb -x),
-# and start the INSTALLED app offscreen: --smoke, then --smoke on a .kvplan written by the installed
-# CLI (what a double-click on a plan does). Nothing is cached between runs; exits non-zero on failure.
+# CI check of the Linux installers (called from .ci/run): build the bundle (fails over 150 MB) and the
+# .deb from this checkout, check its Depends are installed here, install it into a scratch root
+# (dpkg-deb -x), and start the INSTALLED app offscreen: CLI commands (the probe with its NVML backend
+# bundled), --smoke, then --smoke on a .kvplan written by the installed CLI (what a double-click on a
+# plan does); then unpack the portable .tar.gz and start it the same way. Nothing is cached between
+# runs; exits non-zero on failure.
 #
 # Needs: PYTHON (default python3, e.g. .venv's) with kvdesk; PyInstaller is installed into it from the
 # packaging extra if missing (pip install -e .[packaging]); dpkg-dev (dpkg-deb, dpkg-shlibdeps).
@@ -27,8 +29,14 @@ done
 step "PyInstaller bundle"
 "$PYTHON" -m PyInstaller --noconfirm --log-level WARN \
     --distpath "$WORK/dist" --workpath "$WORK/build" packaging/kvdesk.spec
-size_mib=$(du -s --apparent-size -B1 "$WORK/dist/kvdesk" | awk '{printf "%.1f", $1 / 1048576}')
-step "bundle is $size_mib MiB; .deb"
+size_bytes=$(du -s --apparent-size -B1 "$WORK/dist/kvdesk" | cut -f1)
+size_mib=$(awk -v b="$size_bytes" 'BEGIN {printf "%.1f", b / 1048576}')
+step "bundle is $size_mib MiB ($((size_bytes / 1000000)) MB); .deb"
+# issue 9: the one-folder bundle stays <= 150 MB (10^6 bytes)
+if [ "$size_bytes" -gt 150000000 ]; then
+    echo "packaging: bundle is $size_bytes bytes, over the 150 MB limit (packaging/bundle_filters.py, icu_data.py)" >&2
+    exit 1
+fi
 "$PYTHON" packaging/linux/package.py deb --bundle "$WORK/dist/kvdesk" --out "$WORK/out" --compress gzip
 deb="$(ls "$WORK"/out/kvdesk_*.deb)"
 "$PYTHON" packaging/linux/package.py check-depends "$deb"
@@ -45,9 +53,23 @@ export XDG_STATE_HOME="$WORK/home/state" XDG_CACHE_HOME="$WORK/home/cache"
 export KVDESK_CONFIG_DIR="$WORK/home/kvdesk-config" KVDESK_DATA_DIR="$WORK/home/kvdesk-data"
 export QT_QPA_PLATFORM=offscreen
 
-step "installed app: --version, calc, --smoke"
+step "installed app: --version, list, calc, probe, --smoke"
 "$app" --version
+"$app" list models >/dev/null
 "$app" calc --model llama-3.1-8b --gpu rtx-4090 --ctx 8192 --save "$WORK/plan.kvplan" >/dev/null
+# no GPU here: the probe must report "no GPU" with its NVML backend bundled (pynvml is imported by name)
+probe_out="$("$app" probe 2>&1 || true)"
+if grep -q "pynvml) is not installed" <<<"$probe_out"; then
+    echo "packaging: the bundle lacks pynvml (nvidia-ml-py):" >&2; echo "$probe_out" >&2; exit 1
+fi
 timeout 120 "$app" --smoke
 timeout 120 "$app" --smoke "$WORK/plan.kvplan"
+
+step "portable tarball: unpack, calc, --smoke"
+tarball="$("$PYTHON" packaging/linux/package.py tarball --bundle "$WORK/dist/kvdesk" --out "$WORK/out")"
+mkdir "$WORK/portable"
+tar -C "$WORK/portable" -xzf "$tarball"
+portable="$(ls -d "$WORK"/portable/kvdesk-*)/kvdesk"
+"$portable" calc --model llama-3.1-8b --gpu rtx-4090 --ctx 8192 >/dev/null
+timeout 120 "$portable" --smoke "$WORK/plan.kvplan"
 step "OK"

@@ -51,6 +51,55 @@ def test_no_excluded_module_is_imported_by_kvdesk(bundle_filters: ModuleType) ->
     assert clashes == [], f"kvdesk imports modules the bundle leaves out: {clashes} (packaging/bundle_filters.py)"
 
 
+def _imported_by_name() -> set[str]:
+    """Module names kvdesk passes as a literal to ``importlib.import_module``: PyInstaller cannot see them."""
+    names = set()
+    for path in (ROOT / "kvdesk").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "import_module"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                names.add(node.args[0].value)
+    return names
+
+
+def test_modules_imported_by_name_are_bundled_or_deliberately_left_out(bundle_filters: ModuleType) -> None:
+    hidden = re.search(r"^hidden \+= \[(.*?)\]", SPEC, re.MULTILINE)
+    assert hidden, "hidden += [...] not found in the spec"
+    listed = set(re.findall(r'"([\w.]+)"', hidden.group(1)))
+    names = _imported_by_name()
+    assert "pynvml" in names  # the probe's NVML backend: the check below must see it
+    excluded = set(bundle_filters.excludes())
+    missing = sorted(n for n in names if not n.startswith("kvdesk") and n not in listed and n not in excluded)
+    assert missing == [], f"imported by name but neither in the spec's hidden imports nor excluded: {missing}"
+
+
+def test_kvdesk_starts_no_processes_through_multiprocessing(bundle_filters: ModuleType) -> None:
+    # the spec drops PyInstaller's pyi_rth_multiprocessing hook, which frozen multiprocessing children need
+    assert "pyi_rth_multiprocessing" in bundle_filters.DROPPED_RUNTIME_HOOKS
+    used = sorted(n for n in kvdesk_imports() if n.split(".")[0] == "multiprocessing" or n.startswith("concurrent"))
+    assert used == [], f"kvdesk uses {used}: keep pyi_rth_multiprocessing (packaging/bundle_filters.py)"
+
+
+def test_dropped_runtime_hooks_are_replaced(bundle_filters: ModuleType) -> None:
+    scripts = [("pyi_rth_inspect", "/x/pyi_rth_inspect.py", "PYSOURCE"),
+               ("pyi_rth_pyside6", "/x/pyi_rth_pyside6.py", "PYSOURCE"),
+               ("pyi_rth_multiprocessing", "/x/pyi_rth_multiprocessing.py", "PYSOURCE"),
+               ("pyi_rth_kvdesk_qt", "/p/pyi_rth_kvdesk_qt.py", "PYSOURCE"),
+               ("launcher", "/p/launcher.py", "PYSOURCE")]  # fmt: skip
+    kept = [name for name, _, _ in bundle_filters.without_dropped_runtime_hooks(scripts)]
+    assert kept == ["pyi_rth_inspect", "pyi_rth_kvdesk_qt", "launcher"]
+    assert "a.scripts = bundle_filters.without_dropped_runtime_hooks(a.scripts)" in SPEC
+    assert 'runtime_hooks=[str(PACKAGING / "rthooks" / "pyi_rth_kvdesk_qt.py")]' in SPEC
+    # the replacement keeps the plugin path of PyInstaller's hook
+    assert "QT_PLUGIN_PATH" in (PACKAGING / "rthooks" / "pyi_rth_kvdesk_qt.py").read_text(encoding="utf-8")
+
+
 def test_kvdesk_does_not_use_numpy_parts_the_bundle_leaves_out() -> None:
     pattern = re.compile(r"\b(np|numpy)\.(random|ma|polynomial|testing)\b")
     hits = [
@@ -63,8 +112,9 @@ def test_kvdesk_does_not_use_numpy_parts_the_bundle_leaves_out() -> None:
 
 
 def test_pyqtgraph_needs_are_kept(bundle_filters: ModuleType) -> None:
+    # PySide6.QtOpenGL is replaced by a stand-in module (tests/packaging/test_qtopengl_stub.py)
     excluded = set(bundle_filters.excludes())
-    for needed in ("PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtOpenGL", "PySide6.QtSvg"):
+    for needed in ("PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtOpenGLWidgets", "PySide6.QtSvg"):
         assert needed not in excluded
 
 
