@@ -61,6 +61,13 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ubatch", type=int, help="llama.cpp -ub (physical batch)")
     parser.add_argument("--kv-unified", type=_on_off, metavar="on|off", help="llama.cpp --kv-unified")
     parser.add_argument("--swa-full", action="store_true", default=None, help="llama.cpp --swa-full")
+    parser.add_argument(
+        "--rs-seq",
+        type=int,
+        metavar="N",
+        help="llama.cpp n_rs_seq: recurrent-state rollback copies per sequence (= --spec-draft-n-max "
+        "with --spec-type draft-mtp/eagle3/dflash; default 0)",
+    )
     parser.add_argument("--tp", type=int, help="tensor parallel size")
     parser.add_argument("--pp", type=int, help="pipeline parallel size")
     parser.add_argument("--gpu-memory-utilization", type=_positive_float, help="vLLM fraction of total memory")
@@ -131,6 +138,7 @@ def apply_overrides(base: Plan, args: argparse.Namespace) -> Plan:
     for key, value in (
         ("name", args.engine), ("version", args.engine_version), ("flash_attn", args.flash_attn),
         ("ubatch", args.ubatch), ("kv_unified", args.kv_unified), ("swa_full", args.swa_full),
+        ("rs_seq", getattr(args, "rs_seq", None)),
         ("tp", args.tp), ("pp", args.pp), ("gpu_memory_utilization", args.gpu_memory_utilization),
         ("kv_cache_memory", args.kv_cache_memory), ("block_size", args.block_size),
         ("max_num_batched_tokens", args.max_num_batched_tokens),

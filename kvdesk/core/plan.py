@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from kvdesk.core.dtypes import kv_type
 from kvdesk.core.gpu import GpuSpec
@@ -19,6 +19,7 @@ ENGINE_NAMES: tuple[str, ...] = ("generic", "llama.cpp", "vllm", "ollama")
 
 MAX_CONTEXT = 1 << 26  # 64M tokens
 MAX_BATCH = 1 << 16
+_OPTIONAL_ENGINE_FIELDS = ("rs_seq",)  # written only when set (see EngineSettings._drop_unset_optional)
 
 
 class _Model(BaseModel):
@@ -54,6 +55,13 @@ class EngineSettings(_Model):
     kv_unified: bool | None = Field(None, description="llama.cpp --kv-unified; None = engine default")
     swa_full: bool = False
     fit_margin_bytes: int | None = Field(None, ge=0, le=1 << 44, description="llama.cpp --fit margin per device")
+    rs_seq: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="llama.cpp n_rs_seq: recurrent-state rollback snapshots per sequence "
+        "(= --spec-draft-n-max with --spec-type draft-mtp / draft-eagle3 / draft-dflash); 0 = none",
+    )
     # vLLM
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1.0)
     kv_cache_memory: int | None = Field(None, ge=1, le=1 << 50, description="vLLM --kv-cache-memory, per GPU")
@@ -62,6 +70,16 @@ class EngineSettings(_Model):
     enforce_eager: bool = False
     # generic
     overhead_bytes: int | None = Field(None, ge=0, le=1 << 44, description="fixed runtime overhead per device")
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_optional(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """Leave fields added after format 3 out at their default, so every plan that does not use
+        them serialises exactly as before they existed (tests/data/plans stay pinned)."""
+        data: dict[str, object] = handler(self)
+        for key in _OPTIONAL_ENGINE_FIELDS:
+            if data.get(key) == 0:
+                data.pop(key, None)
+        return data
 
 
 class Calibration(_Model):

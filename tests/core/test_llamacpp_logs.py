@@ -44,7 +44,8 @@ def model_of(name: str) -> ModelSpec:
 
 def plan_of(case: dict[str, Any], engine: str = "llama.cpp") -> Plan:
     run = case["run"]
-    settings = {k: run[k] for k in ("flash_attn", "kv_unified", "swa_full", "ubatch", "batch_tokens") if k in run}
+    keys = ("flash_attn", "kv_unified", "swa_full", "ubatch", "batch_tokens", "rs_seq")
+    settings = {k: run[k] for k in keys if k in run}
     return Plan(
         model=model_of(case["model"]),
         gpu=custom_gpu(80),

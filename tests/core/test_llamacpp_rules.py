@@ -178,6 +178,40 @@ def test_recurrent_state_is_per_sequence_not_per_token() -> None:
 
 
 @pytest.mark.parametrize(
+    ("version", "engine_name", "planes"),
+    [
+        (None, "llama.cpp", 4),  # llama.cpp#22673: mem_size * (1 + n_rs_seq) rows of r and s
+        ("b9222", "llama.cpp", 4),
+        ("b9100", "llama.cpp", 1),  # before MTP support there is no n_rs_seq
+        ("ik_llama.cpp", "llama.cpp", 1),
+        (None, "ollama", 1),  # Ollama passes no speculative settings to its runner
+    ],
+)
+def test_rs_seq_multiplies_the_recurrent_state_by_build(version: str | None, engine_name: str, planes: int) -> None:
+    base = calculate(plan(QWEN35_9B, 4096, 2, kv_unified=True))
+    p = plan(QWEN35_9B, 4096, 2, kv_unified=True, version=version, rs_seq=3)
+    bd = calculate(p.model_copy(update={"engine": p.engine.model_copy(update={"name": engine_name})}))
+    assert bd.recurrent_state_bytes == planes * base.recurrent_state_bytes == planes * 2 * 24 * 2_195_456
+    assert bd.kv_cache_bytes == base.kv_cache_bytes  # the attention cache does not change
+    assert sum(d.recurrent_state_bytes for d in bd.per_device) == bd.recurrent_state_bytes
+    rule = next(r for r in bd.rules if r.id == "llamacpp.recurrent")
+    assert ("rollback planes" in rule.title) == (planes > 1)
+
+
+def test_rs_seq_lowers_the_largest_batch_that_fits() -> None:
+    small = plan(QWEN35_9B, 8192, 1, kv_unified=False).model_copy(update={"gpu": custom_gpu(24)})
+    without = calculate(small)
+    with_rs = calculate(small.model_copy(update={"engine": small.engine.model_copy(update={"rs_seq": 8})}))
+    assert 0 < with_rs.max_batch < without.max_batch
+
+
+def test_rs_seq_is_left_out_of_saved_plans_when_unset() -> None:
+    assert "rs_seq" not in EngineSettings(name="llama.cpp").model_dump()
+    dumped = EngineSettings(name="llama.cpp", rs_seq=2).model_dump()
+    assert dumped["rs_seq"] == 2 and EngineSettings.model_validate(dumped).rs_seq == 2
+
+
+@pytest.mark.parametrize(
     ("version", "k_per_cell", "v_per_cell"),
     [
         ("b5000", 128 * 192 * 2, 128 * 128 * 2),  # before llama.cpp#12801: uncompressed K/V

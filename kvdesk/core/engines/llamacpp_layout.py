@@ -30,7 +30,7 @@ class CacheGroup:
 @dataclass(frozen=True, eq=False)  # hashed by identity (it holds numpy arrays)
 class Layout:
     groups: tuple[CacheGroup, ...]
-    state_per_seq: int  # recurrent state bytes per sequence, all layers (f32 r + s)
+    state_per_seq: int  # recurrent state bytes per sequence, all layers (f32 r + s) × rs_planes
     n_recurrent: int
     hybrid: bool
     # per layer, in order: cache group index (-1 = no KV), K/V row bytes, recurrent state bytes
@@ -42,6 +42,7 @@ class Layout:
     # swa_memory is that engine's SWA memory (window, or 4096 for gpt-oss's NewSWAMemCache).
     go_engine: bool = False
     swa_memory: int = 0
+    rs_planes: int = 1  # 1 + n_rs_seq copies of each recurrent state (llama.cpp#22673)
 
     @cached_property
     def cells_key(self) -> tuple[object, ...]:
@@ -82,8 +83,19 @@ def _widths(g: LayerGroup, build: Build, override: int | None) -> tuple[int, int
     return g.k_width(override), g.v_width(override)
 
 
-def build_layout(model: ModelSpec, tk: KvType, tv: KvType, build: Build, v_trans: bool, override: int | None) -> Layout:
-    """Row bytes per layer (ggml_row_size of each cache tensor, llama-kv-cache.cpp constructor)."""
+def build_layout(
+    model: ModelSpec,
+    tk: KvType,
+    tv: KvType,
+    build: Build,
+    v_trans: bool,
+    override: int | None,
+    rs_planes: int = 1,
+) -> Layout:
+    """Row bytes per layer (ggml_row_size of each cache tensor, llama-kv-cache.cpp constructor).
+
+    A recurrent layer's state counts ``rs_planes`` times: llama-memory-recurrent.cpp allocates
+    ``mem_size * (1 + n_rs_seq)`` rows of r and s (llama.cpp#22673, see llamacpp_rules.rs_planes)."""
     widths = [_widths(g, build, override) if g.has_kv else (0, 0) for g in model.layers]
     vmax = max((v for (_, v), g in zip(widths, model.layers, strict=True) if g.has_kv), default=0)
     pad_v = v_trans and not build.ik and build.number >= B_V_MAX  # [TAG_V_CACHE_VARIABLE]
@@ -92,7 +104,7 @@ def build_layout(model: ModelSpec, tk: KvType, tv: KvType, build: Build, v_trans
     layer_group, layer_k, layer_v, layer_state = [], [], [], []
     for g, (kw, vw) in zip(model.layers, widths, strict=True):
         if g.kind == "recurrent":
-            gi, kb, vb, sb = -1, 0, 0, int(g.state_bytes or 0)
+            gi, kb, vb, sb = -1, 0, 0, int(g.state_bytes or 0) * rs_planes
         elif g.has_kv:
             windowed = g.kind == "chunked" or (g.kind == "sliding" and not no_swa)
             window = int(g.window or 0) if windowed else 0
@@ -125,6 +137,7 @@ def build_layout(model: ModelSpec, tk: KvType, tv: KvType, build: Build, v_trans
         layer_k=lk,
         layer_v=lv,
         layer_state=ls,
+        rs_planes=rs_planes,
     )
 
 

@@ -106,9 +106,12 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
             Rule(
                 id="llamacpp.recurrent",
                 title=f"{lay.n_recurrent} recurrent layers: f32 r/s state × max(1, n_seq) "
-                f"= {max(1, w.batch)} sequence(s)",
-                detail="not per token: one state per sequence",
-                source="llama.cpp src/llama-memory-recurrent.cpp; src/llama-model.cpp create_memory",
+                f"= {max(1, w.batch)} sequence(s)"
+                + (f" × (1 + n_rs_seq) = {lay.rs_planes} rollback planes" if lay.rs_planes > 1 else ""),
+                detail="not per token: one state per sequence"
+                + ("; speculative drafts (MTP/EAGLE3/DFlash) keep n_rs_seq snapshots" if lay.rs_planes > 1 else ""),
+                source="llama.cpp src/llama-memory-recurrent.cpp (n_rows = mem_size * (1 + n_rs_seq), "
+                "llama.cpp#22673); src/llama-model.cpp create_memory",
             )
         )
     return rules

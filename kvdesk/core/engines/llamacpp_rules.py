@@ -67,6 +67,13 @@ B_MLA_NO_V = 7820
 B_HYBRID_FIX = 7990
 # common/arg.cpp --fit (default on, 1024 MiB target per device) appeared between b7450 and b7550.
 B_FIT = 7500
+# llama.cpp#22673 "llama + spec: MTP Support" (merged 2026-05-15; release b9180 has it, 2026-05-17):
+# llama_memory_recurrent widens its r/s tensors to n_rows = mem_size * (1 + n_rs_seq) rollback
+# snapshot planes (src/llama-memory-recurrent.cpp constructor). cparams.n_rs_seq =
+# params.speculative.need_n_rs_seq() (common/common.cpp) = draft.n_max (--spec-draft-n-max) when
+# --spec-type is draft-mtp / draft-eagle3 / draft-dflash, else 0; llama_context clamps it to 0 for
+# architectures not in llm_arch_supports_rs_rollback (qwen35, qwen35moe, later qwen4exp …).
+B_RS_SEQ = 9180
 
 CURRENT_BUILD = 1 << 30  # "no version given" = current behaviour
 
@@ -223,6 +230,14 @@ def ignores_sliding_window(architecture: str) -> bool:
     return arch in _NO_SWA_GGUF or arch.startswith(_NO_SWA_HF)
 
 
+def rs_planes(build: Build, rs_seq: int) -> int:
+    """Copies of the recurrent state per sequence: 1 + n_rs_seq from llama.cpp#22673 on, 1 before
+    (and in ik_llama.cpp, which has no n_rs_seq)."""
+    if build.ik or build.number < B_RS_SEQ:
+        return 1
+    return 1 + max(0, rs_seq)
+
+
 def flash_attn_for_cache(build: Build, flash_attn: bool | None) -> bool:
     """Whether the cache is laid out for flash attention: ``-fa auto`` counts as on (b6320+);
     ik_llama.cpp turned flash attention on by default in ik_llama.cpp#863 (2025-10-25)."""
@@ -243,3 +258,4 @@ class Settings:
     n_batch: int
     tk: KvType
     tv: KvType
+    rs_planes: int = 1  # 1 + n_rs_seq recurrent-state copies per sequence (rs_planes())
