@@ -123,17 +123,18 @@ class EngineProfile:
         devices = self._split(plan, fixed, cache)
         (k0, k1, k2), (v0, v1, v2), (s0, _, _) = k.tolist(), v.tolist(), st.tolist()  # float64 as Python floats
         kv_per_token = int(max(0.0, k2 + v2 - k1 - v1))
-        fits = all(d.spill_bytes == 0 for d in devices)
+        totals = [d.total_bytes for d in devices]
+        spilled = sum(max(0, t - d.budget_bytes) for t, d in zip(totals, devices, strict=True))
         live = None
         if type(self).live_cache_bytes is EngineProfile.live_cache_bytes:
             live = k0 + v0 + s0  # the default live_cache_bytes: same cell, no second call
-        decode_ms, slowdown = self._decode_time(plan, devices, live)
+        decode_ms, slowdown = self._decode_time(plan, devices, live, (sum(totals), spilled))
         rules = [*fixed.rules, *self.cache_rules(plan)]
         return Breakdown(
             engine=self.name,
             per_device=devices,
             kv_bytes_per_token=kv_per_token,
-            fits=fits,
+            fits=spilled == 0,
             max_context=max_ctx,
             max_batch=max_batch,
             decode_ms_per_token=decode_ms,
@@ -162,13 +163,13 @@ class EngineProfile:
         def pred(c: IntArray, b: IntArray) -> npt.NDArray[np.bool_]:
             if stash:
                 return self.fits_mask(plan, c, b, fixed)
-            cells, ok = self.head_and_fits(plan, fixed, np.concatenate([head[0], c]), np.concatenate([head[1], b]), n)
+            cells, ok = self.head_and_fits(plan, fixed, c, b, n)  # the head comes first in this call
             stash.append(cells)
             return ok
 
         limit = max(plan.model.native_context or MAX_CONTEXT, 1)
         guesses = self.limit_guesses(plan, fixed)
-        limits = largest_true_pair(pred, (1, limit, w.batch), (1, MAX_BATCH, w.context), guesses=guesses)
+        limits = largest_true_pair(pred, (1, limit, w.batch), (1, MAX_BATCH, w.context), guesses=guesses, head=head)
         return stash[0], limits
 
     def head_and_fits(
@@ -231,7 +232,11 @@ class EngineProfile:
         return float(np.asarray(self.cache(plan, w.context, w.batch).total).reshape(-1)[0])
 
     def _decode_time(
-        self, plan: Plan, devices: list[DeviceBreakdown], live: float | None = None
+        self,
+        plan: Plan,
+        devices: list[DeviceBreakdown],
+        live: float | None = None,
+        sums: tuple[int, int] | None = None,
     ) -> tuple[float, float]:
         """Memory-bound decode: one token reads the active weights and the live cache once.
 
@@ -240,8 +245,9 @@ class EngineProfile:
         from system RAM at ``host_bandwidth_bytes_per_s``.
         """
         read = _active_weights_bytes(plan) + (self.live_cache_bytes(plan) if live is None else live)
-        total = max(1, sum(d.total_bytes for d in devices))
-        spilled = sum(d.spill_bytes for d in devices)
+        if sums is None:  # (total bytes, spilled bytes) over the devices
+            sums = (sum(d.total_bytes for d in devices), sum(d.spill_bytes for d in devices))
+        total, spilled = max(1, sums[0]), sums[1]
         spill_read = read * spilled / total
         bw = plan.gpu.bandwidth_bytes_per_s
         parallel = max(1, plan.engine.tp)

@@ -119,25 +119,32 @@ def largest_true_pair(
     second: tuple[int, int, int],
     fan: int = 1024,
     guesses: tuple[Guess | None, Guess | None] = (None, None),
+    head: tuple[IntArray, IntArray] | None = None,
 ) -> tuple[int, int]:
     """Two k-ary searches run in lockstep, one ``pred`` call per round for both.
 
     ``first`` = (lo, hi, fixed batch): search the context; ``second`` = (lo, hi, fixed ctx): search
     the batch. ``pred(ctx, batch)`` gets equal-length int64 arrays and returns one bool per pair.
-    ``guesses`` narrow the first round of each search (see ``guided_candidates``).
+    ``guesses`` narrow the first round of each search (see ``guided_candidates``). ``head``: pairs
+    put in front of the first call only (the caller's own cells, evaluated in the same call); pred
+    answers for the pairs after them.
     """
     w0, w1 = _window(first[0], first[1], guesses[0]), _window(second[0], second[1], guesses[1])
     c0 = c1 = None
     if w0 is not None and w1 is not None:
         # both guessed: the first round of both in one call, resolved without the coroutines when
         # both boundaries fall inside the guessed intervals (the usual case)
+        nh = 0 if head is None else head[0].size
         n0, n1 = w0[1] - w0[0] + 3, w1[1] - w1[0] + 3
-        ctx = np.empty(n0 + n1, dtype=np.int64)
+        ctx = np.empty(nh + n0 + n1, dtype=np.int64)
         bat = np.empty_like(ctx)
-        c0, c1 = ctx[:n0], bat[n0:]
+        if head is not None:
+            ctx[:nh], bat[:nh] = head
+            head = None  # evaluated
+        c0, c1 = ctx[nh : nh + n0], bat[nh + n0 :]
         _fill(c0, first[0], first[1], w0)
         _fill(c1, second[0], second[1], w1)
-        ctx[n0:], bat[:n0] = second[2], first[2]
+        ctx[nh + n0 :], bat[nh : nh + n0] = second[2], first[2]
         ok = np.asarray(pred(ctx, bat)).reshape(-1)
         r0, r1 = _settle(c0, ok[:n0]), _settle(c1, ok[n0:])
         if r0 is not None and r1 is not None:
@@ -157,6 +164,9 @@ def largest_true_pair(
         ctx = np.empty(n0 + c1.size, dtype=np.int64)
         bat = np.empty_like(ctx)
         ctx[:n0], ctx[n0:], bat[:n0], bat[n0:] = c0, second[2], first[2], c1
+        if head is not None:
+            ctx, bat = np.concatenate([head[0], ctx]), np.concatenate([head[1], bat])
+            head = None
         ok = np.asarray(pred(ctx, bat)).reshape(-1)
         for i, part in enumerate((ok[:n0], ok[n0:])):
             if cands[i] is None:
