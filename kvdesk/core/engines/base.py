@@ -208,7 +208,7 @@ class EngineProfile:
 
     def _split(self, plan: Plan, fixed: FixedCosts, cache: CacheArrays) -> list[DeviceBreakdown]:
         shares = self.cache_device_shares(plan, len(fixed.names))
-        k, v, s = (float(np.asarray(a).reshape(-1)[0]) for a in (cache.k, cache.v, cache.state))
+        k, v, s = (_scalar(a) for a in (cache.k, cache.v, cache.state))
         devices = []
         for i, name in enumerate(fixed.names):
             devices.append(
@@ -271,6 +271,13 @@ def _active_weights_bytes(plan: Plan) -> int:
             _ACTIVE.clear()
         hit = _ACTIVE[key] = (plan.model, plan.model.active_weights_bytes(plan.workload.weights_format))
     return hit[1]
+
+
+def _scalar(a: npt.ArrayLike) -> float:
+    """The first value of a cache array as a Python float."""
+    if isinstance(a, np.ndarray) and a.ndim == 1:
+        return float(a[0])
+    return float(np.asarray(a).reshape(-1)[0])
 
 
 def _first(a: npt.ArrayLike, n: int) -> FloatArray:

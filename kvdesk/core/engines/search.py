@@ -41,8 +41,8 @@ def _window(lo: int, hi: int, guess: Guess | None) -> tuple[int, int] | None:
     """The guessed interval as integers within [lo, hi], widened by 2 for float rounding."""
     if guess is None or hi <= lo or math.isnan(guess.low) or math.isnan(guess.high):
         return None
-    low = min(max(guess.low, lo - 1.0), hi + 1.0)  # clamped first: the guess may be ±inf
-    high = min(max(guess.high, lo - 1.0), hi + 1.0)
+    low = min(max(min(guess.low, guess.high), lo - 1.0), hi + 1.0)  # clamped first: it may be ±inf
+    high = min(max(max(guess.low, guess.high), lo - 1.0), hi + 1.0)
     a = max(lo, min(hi, math.floor(low) - 2))
     b = max(lo, min(hi, math.ceil(high) + 2))
     return None if b - a > MAX_WINDOW else (a, b)
