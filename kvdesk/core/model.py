@@ -18,7 +18,7 @@ AttentionKind = Literal["full", "sliding", "chunked", "mla", "recurrent", "none"
 StateDtype = Literal["f32", "bf16", "f16"]
 
 _MAX_LAYERS = 4096
-_OPTIONAL_STATE_FIELDS = ("ssm_state_bytes", "ssm_state_dtype")
+_OPTIONAL_STATE_FIELDS = ("ssm_state_bytes", "ssm_state_dtype", "indexer_dim")
 _MAX_DIM = 1 << 20
 
 
@@ -38,6 +38,10 @@ class LayerGroup(Frozen):
       it is the SSM / delta-net state (the rest is the conv window) and ``ssm_state_dtype`` the dtype
       the model's config asks engines to keep that part in (vLLM: ``mamba_ssm_cache_dtype``).
     - none: no cache (e.g. a dense FFN-only block).
+
+    ``indexer_dim`` (mla layers only, optional): the key width of a DeepSeek-V3.2-style sparse-attention
+    "lightning indexer" that caches one extra key per token for this layer (DeepSeek-V3.2
+    ``index_head_dim`` 128 on every layer; GLM-5 DSA only on the layers that own an indexer).
     """
 
     count: int = Field(1, ge=1, le=_MAX_LAYERS)
@@ -51,6 +55,7 @@ class LayerGroup(Frozen):
     state_bytes: int | None = Field(None, ge=0, le=1 << 40)
     ssm_state_bytes: int | None = Field(None, ge=0, le=1 << 40)
     ssm_state_dtype: StateDtype | None = None
+    indexer_dim: int | None = Field(None, ge=1, le=_MAX_DIM)
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> LayerGroup:
@@ -64,14 +69,16 @@ class LayerGroup(Frozen):
             raise ValueError("mla layers need kv_lora_rank")
         if self.kind == "recurrent" and self.state_bytes is None:
             raise ValueError("recurrent layers need state_bytes")
+        if self.indexer_dim is not None and self.kind != "mla":
+            raise ValueError("indexer_dim (a sparse-attention indexer key) belongs to mla layers only")
         if self.ssm_state_bytes is not None and self.ssm_state_bytes > (self.state_bytes or 0):
             raise ValueError("ssm_state_bytes is part of state_bytes and cannot exceed it")
         return self
 
     @model_serializer(mode="wrap")
     def _drop_unset_state_split(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
-        """Leave the optional SSM split out when unset, so plans and presets of every other model
-        serialise exactly as before these fields existed."""
+        """Leave the optional SSM split and indexer width out when unset, so plans and presets of every
+        other model serialise exactly as before these fields existed."""
         data: dict[str, object] = handler(self)
         for key in _OPTIONAL_STATE_FIELDS:
             if data.get(key) is None:

@@ -11,7 +11,14 @@ import numpy as np
 import numpy.typing as npt
 
 from kvdesk.core.dtypes import KvType
-from kvdesk.core.engines.llamacpp_rules import B_MLA_LATENT, B_MLA_NO_V, B_V_MAX, Build, ignores_sliding_window
+from kvdesk.core.engines.llamacpp_rules import (
+    B_DSA_INDEXER,
+    B_MLA_LATENT,
+    B_MLA_NO_V,
+    B_V_MAX,
+    Build,
+    ignores_sliding_window,
+)
 from kvdesk.core.model import LayerGroup, ModelSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -23,8 +30,10 @@ class CacheGroup:
 
     window: int
     n_layers: int
-    k_row: int  # K bytes per cell summed over the group's layers
+    k_row: int  # K bytes per cell summed over the group's layers (DSA indexer keys included)
     v_row: int
+    idx_row: int = 0  # of k_row: the DSA lightning-indexer cache's K bytes per cell (indexer_row())
+    idx_layers: int = 0  # layers with an indexer key (llama_kv_cache_dsa's second llama_kv_cache)
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity (it holds numpy arrays)
@@ -77,6 +86,15 @@ def mla_widths(g: LayerGroup, build: Build) -> tuple[int, int]:
     return latent, 0
 
 
+def indexer_row(g: LayerGroup, tk: KvType, build: Build) -> int:
+    """K bytes per cell of the layer's DSA lightning-indexer cache (0 if none): llama_kv_cache_dsa
+    hand-tweaks hparams to one key head of indexer_head_size, stored in the -ctk type, no V (the model
+    is MLA, so has_v = false). Builds before llama.cpp#23346 keep no indexer cache (dense MLA)."""
+    if not g.indexer_dim or g.kind != "mla" or build.ik or build.number < B_DSA_INDEXER:
+        return 0
+    return tk.row_bytes(g.indexer_dim)
+
+
 def _widths(g: LayerGroup, build: Build, override: int | None) -> tuple[int, int]:
     if g.kind == "mla":
         return mla_widths(g, build)
@@ -101,7 +119,7 @@ def build_layout(
     pad_v = v_trans and not build.ik and build.number >= B_V_MAX  # [TAG_V_CACHE_VARIABLE]
     no_swa = ignores_sliding_window(model.architecture)
     windows: list[int] = [0]
-    layer_group, layer_k, layer_v, layer_state = [], [], [], []
+    layer_group, layer_k, layer_v, layer_state, layer_idx = [], [], [], [], []
     for g, (kw, vw) in zip(model.layers, widths, strict=True):
         if g.kind == "recurrent":
             gi, kb, vb, sb = -1, 0, 0, int(g.state_bytes or 0) * rs_planes
@@ -112,19 +130,28 @@ def build_layout(
                 windows.append(window)
             gi = windows.index(window)
             vb = tv.row_bytes(vmax if (pad_v and vw) else vw) if vw else 0
-            kb, sb = tk.row_bytes(kw), 0
+            kb, sb = tk.row_bytes(kw) + indexer_row(g, tk, build), 0
         else:
             gi, kb, vb, sb = -1, 0, 0, 0
         layer_group += [gi] * g.count
         layer_k += [kb] * g.count
         layer_v += [vb] * g.count
         layer_state += [sb] * g.count
+        layer_idx += [indexer_row(g, tk, build)] * g.count
     lg = np.array(layer_group, dtype=np.int64)
     lk = np.array(layer_k, dtype=np.int64)
     lv = np.array(layer_v, dtype=np.int64)
     ls = np.array(layer_state, dtype=np.int64)
+    li = np.array(layer_idx, dtype=np.int64)
     groups = tuple(
-        CacheGroup(w, int((lg == i).sum()), int(lk[lg == i].sum()), int(lv[lg == i].sum()))
+        CacheGroup(
+            w,
+            int((lg == i).sum()),
+            int(lk[lg == i].sum()),
+            int(lv[lg == i].sum()),
+            int(li[lg == i].sum()),
+            int((li[lg == i] > 0).sum()),
+        )
         for i, w in enumerate(windows)
     )
     n_rec = sum(g.count for g in model.layers if g.kind == "recurrent")

@@ -101,6 +101,17 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
                 source="llama.cpp src/llama-kv-cache.cpp (has_v = !is_mla); ik_llama.cpp#596 log",
             )
         )
+    idx_layers = sum(g.idx_layers for g in lay.groups)
+    if idx_layers:
+        rules.append(
+            Rule(
+                id="llamacpp.dsa_indexer",
+                title=f"DSA lightning-indexer cache: {idx_layers} layers × one key per cell, "
+                f"{sum(g.idx_row for g in lay.groups):,} B per cell",
+                detail="a second K-only cache with the main cache's cells, in the -ctk type (counted in K)",
+                source="llama.cpp src/llama-kv-cache-dsa.cpp (llama.cpp#23346); src/llama-model.cpp create_memory",
+            )
+        )
     if lay.n_recurrent:
         rules.append(
             Rule(

@@ -74,6 +74,13 @@ B_FIT = 7500
 # --spec-type is draft-mtp / draft-eagle3 / draft-dflash, else 0; llama_context clamps it to 0 for
 # architectures not in llm_arch_supports_rs_rollback (qwen35, qwen35moe, later qwen4exp …).
 B_RS_SEQ = 9180
+# llama.cpp#23346 "Support for DeepseekV32ForCausalLM with generic DeepSeek Sparse Attention" (merged
+# 2026-05-28/29, ≈ b9330 from b9180 on 2026-05-17 and b9222 on 2026-05-20): llama_kv_cache_dsa
+# (src/llama-kv-cache-dsa.cpp) builds a second, K-only llama_kv_cache for the lightning indexer:
+# one key head of indexer_head_size per token, -ctk type, the main cache's cells. GLM-DSA models ran
+# dense MLA without it until GLM_DSA joined that branch of create_memory (filter_lid keeps the layers
+# with hparams.is_indexer_full(il)); current builds have it (GLM-5.2 log in kv_logs.json).
+B_DSA_INDEXER = 9330
 
 CURRENT_BUILD = 1 << 30  # "no version given" = current behaviour
 

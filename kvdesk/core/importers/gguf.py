@@ -164,6 +164,10 @@ def build_layers(kv: dict[str, Any], arch: str, notes: list[str]) -> list[LayerG
     if chunk and a + "attention.sliding_window" in kv and not window:
         chunk = None  # LLM_ARCH_LLAMA4: a sliding_window of 0 in the file turns chunked attention off
     kv_layers = _kv_layers(kv, arch, n_layer, notes)
+    # llama-model.cpp create_memory: LLM_ARCH_DEEPSEEK32 builds llama_kv_cache_dsa, whose lightning-indexer
+    # cache keeps one attention.indexer.key_length key per token on every layer (glm-dsa keeps it only on
+    # the layers that own an indexer, which the header does not say: left out there)
+    indexer = (_int(kv, a + "attention.indexer.key_length") or None) if arch == "deepseek32" and mla_rank else None
     layers: list[LayerGroup] = []
     for il in range(n_layer):
         if recurrent[il]:
@@ -180,7 +184,7 @@ def build_layers(kv: dict[str, Any], arch: str, notes: list[str]) -> list[LayerG
                 "head_dim_v": _int(kv, a + "attention.value_length_mla", head_v) or head_v,
             }
             rope = _int(kv, a + "rope.dimension_count", 0)
-            layers.append(LayerGroup(kind="mla", kv_lora_rank=mla_rank, rope_dim=rope, **base))
+            layers.append(LayerGroup(kind="mla", kv_lora_rank=mla_rank, rope_dim=rope, indexer_dim=indexer, **base))
         elif chunk and il % chunk[1] < chunk[1] - 1:
             layers.append(LayerGroup(kind="chunked", window=chunk[0], **base))
         elif window and sliding[il]:

@@ -224,6 +224,14 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
         window = None
     chunk = cfg_int(c, "attention_chunk_size")
     mla = cfg_int(c, "kv_lora_rank")
+    # DeepSeek-V3.2 / GLM-5 sparse attention: a lightning indexer keeps one index_head_dim key per
+    # token in every layer (vllm deepseek_v2.py DeepseekV32IndexerCache; llama.cpp llama_kv_cache_dsa)
+    indexer = (cfg_int(c, "index_head_dim") or None) if mla and c.get("index_topk") else None
+    if indexer:
+        notes.append(
+            f"sparse attention: a {indexer}-wide lightning-indexer key per token on every MLA layer "
+            "(models that share one indexer across layers keep fewer)"
+        )
     state: LayerGroup | None = None
     layers: list[LayerGroup] = []
     shared_from = _kv_shared_from(c, n, notes)
@@ -247,6 +255,7 @@ def build_layers(c: dict[str, Any], notes: list[str]) -> list[LayerGroup]:
                     head_dim_v=hd_v,
                     kv_lora_rank=mla,
                     rope_dim=rope,
+                    indexer_dim=indexer,
                 )
             )
         elif kind == "chunked":
