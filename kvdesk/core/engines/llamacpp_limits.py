@@ -32,6 +32,7 @@ import numpy.typing as npt
 from kvdesk.core.engines.llamacpp_layout import Layout
 from kvdesk.core.engines.llamacpp_rules import (
     B_HYBRID_FIX,
+    B_PAD256_CTX,
     B_STREAMS,
     Cells,
     Settings,
@@ -111,12 +112,46 @@ def limit_guesses(s: Settings, lay: Layout, c: FitConsts, ctx: int, batch: int) 
     slack = 2.0 * ctx_padding(b, s.flash_attn) + 2.0  # padded cells beyond the linear count, per stream
     caps = _swa_caps(s, lay, batch)
     devices = c.devices
-    ctx_guess = _ctx_guess(devices, c.kq, caps, batch, one_stream, hybrid_old, slack)
+    ctx_guess = None
+    if len(caps) == 1 and not c.kq and not one_stream and not hybrid_old and not b.ik and b.number >= B_PAD256_CTX:
+        ctx_guess = _ctx_exact_current(devices, batch, c.has_state)
+    if ctx_guess is None:
+        ctx_guess = _ctx_guess(devices, c.kq, caps, batch, one_stream, hybrid_old, slack)
     batch_guess = None
     if not hybrid_old:
         caps_at = caps if not one_stream else _swa_caps_linear(s, lay)
         batch_guess = _batch_guess(devices, c.kq, caps_at, ctx, one_stream, slack)
     return ctx_guess, batch_guess
+
+
+def _ctx_exact_current(devices: list[_Device], batch: int, has_state: bool) -> Guess | None:
+    """Current builds, one stream per sequence, no SWA, flash attention: the exact answer.
+
+    Cells per stream are ``per(c) = PAD(PAD(c·n_seq, 256) / n_seq, 256)``, a multiple of 256, so the
+    largest fitting context is the largest ``c`` with ``per(c) ≤ N`` for the largest multiple of 256
+    ``N`` whose need fits (checked with the very float operations of ``_fits_from_cells``), and
+    ``per(c) ≤ N  ⇔  PAD(c·n_seq, 256) ≤ (N+1)·n_seq - 1  ⇔  c ≤ ⌊((N+1)·n_seq - 1) / 256⌋·256 // n_seq``.
+    """
+    best = math.inf
+    seqs = float(batch)
+    for d in devices:
+        if d.rows[0] <= 0:
+            return None
+        state = d.state * max(1.0, seqs) if has_state else 0.0
+
+        def fits(n: int, d: _Device = d, state: float = state) -> bool:
+            need = d.static + d.rows[0] * (float(n) * seqs)
+            return (need + state if has_state else need) + d.logits <= d.budget
+
+        room = d.budget - d.static - state - d.logits
+        n = max(0, int(room / (d.rows[0] * seqs)) // 256 * 256)
+        while n > 0 and not fits(n):  # float rounding: step down to a fitting multiple …
+            n -= 256
+        while fits(n + 256):  # … or up to the last one
+            n += 256
+        c = (((n + 1) * batch - 1) // 256 * 256) // batch if n >= 256 else 0
+        best = min(best, c)
+    return Guess(best, best)
 
 
 def _ctx_guess(
@@ -131,6 +166,11 @@ def _ctx_guess(
     """x = context: per-stream cells ≈ beta·x in ``streams`` streams."""
     beta = float(batch) if (one_stream or hybrid_old) else 1.0
     streams = 1.0 if one_stream else float(batch)
+    err = slack if hybrid_old or not one_stream else slack / batch  # padding, in tokens of context
+    if len(caps) == 1 and not kq:  # the common case: one linear piece, compute buffer = logits
+        rate = streams * beta
+        best = min(_linear(d.budget - d.static - d.state * max(1, batch) - d.logits, rate * d.rows[0]) for d in devices)
+        return Guess(best - err - 1.0, best + 1.0)
     best = math.inf
     for dev in devices:
         slope = 0.0
@@ -142,7 +182,6 @@ def _ctx_guess(
                 capped.append((streams * beta * rg, cap / beta))
         const = dev.static + dev.state * max(1, batch)
         best = min(best, solve_piecewise(const, slope, capped, kq * beta, dev.logits, dev.budget))
-    err = slack if hybrid_old or not one_stream else slack / batch  # padding, in tokens of context
     return Guess(best - err - 1.0, best + 1.0)
 
 
