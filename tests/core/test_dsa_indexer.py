@@ -98,3 +98,41 @@ def test_gguf_deepseek32_indexer_key_length(tmp_path: Path) -> None:
     m32 = import_gguf(write_gguf(tmp_path / "v32.gguf", arch_kv("deepseek32", 3, **keys), [])).model
     m2 = import_gguf(write_gguf(tmp_path / "v2.gguf", arch_kv("deepseek2", 3, **keys), [])).model
     assert [g.indexer_dim for g in m32.layers] == [128] and [g.indexer_dim for g in m2.layers] == [None]
+
+
+# -- vLLM: indexer key page, fp8_ds_mla, forced 64-token blocks (from source; no real V3.2 log found) --
+
+
+def vllm_plan(kv: str, block: int = 16) -> Plan:
+    return Plan(
+        model=V32,
+        gpu=custom_gpu(141),
+        gpu_count=8,
+        workload=Workload(context=32768, kv_dtype_k=kv, kv_dtype_v=kv),
+        engine=EngineSettings(name="vllm", tp=8, kv_cache_memory=10 << 30, block_size=block),
+    )
+
+
+@pytest.mark.parametrize(
+    ("kv", "latent_bytes"),
+    [
+        ("auto", 576 * 2),  # bf16 latent (kv_lora_rank 512 + rope 64)
+        ("fp8", 512 + 4 * 4 + 64 * 2),  # fp8_ds_mla: MLAAttentionSpec block_size × 656
+    ],
+)
+def test_vllm_pages_hold_the_latent_and_the_indexer_key(kv: str, latent_bytes: int) -> None:
+    bd = calculate(vllm_plan(kv))
+    per_block = 61 * (latent_bytes + 128 + 4) * 64  # one page per layer: latent + indexer (fp8 + fp32 scale)
+    blocks = (10 << 30) // per_block
+    assert bd.extra["num_gpu_blocks"] == blocks
+    assert bd.extra["kv_cache_tokens"] == blocks * 64  # FlashMLASparse forces 64-token blocks
+    assert any(r.id == "vllm.dsa_indexer" for r in bd.rules)
+    assert any("64-token" in w for w in bd.warnings)
+
+
+def test_vllm_plain_mla_is_unchanged_without_an_indexer() -> None:
+    dense = [g.model_copy(update={"indexer_dim": None}) for g in V32.layers]
+    p = vllm_plan("fp8")
+    bd = calculate(p.model_copy(update={"model": V32.model_copy(update={"layers": dense})}))
+    assert bd.extra["kv_cache_tokens"] == (10 << 30) // (61 * 576 * 16) * 16  # fp8 latent, --block-size 16
+    assert not any(r.id == "vllm.dsa_indexer" for r in bd.rules)

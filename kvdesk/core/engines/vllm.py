@@ -21,7 +21,14 @@ from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.dtypes import kv_type
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts, _fix_rounding, largest_true
 from kvdesk.core.engines.vllm_budget import Budget, batch_defaults, budget, parse_version
-from kvdesk.core.engines.vllm_layout import KvLayout, build_layout, pp_partition
+from kvdesk.core.engines.vllm_layout import (
+    SPARSE_MLA_BLOCK,
+    KvLayout,
+    build_layout,
+    pp_partition,
+    sparse_block_size,
+    sparse_mla_rules,
+)
 from kvdesk.core.errors import InputError
 from kvdesk.core.plan import MAX_BATCH, MAX_CONTEXT, Plan
 
@@ -162,7 +169,7 @@ class VllmEngine(EngineProfile):
             tuple(plan.model.layers),
             e.tp,
             e.pp,
-            e.block_size,
+            sparse_block_size(plan.model.layers, e.block_size),
             tk,
             plan.workload.kv_heads_override,
             state_bytes,
@@ -190,7 +197,12 @@ class VllmEngine(EngineProfile):
             warnings.append(
                 f"vLLM uses tp × pp = {e.tp * e.pp} GPU(s); the other {plan.gpu_count - e.tp * e.pp} are not counted"
             )
-        if "mla" in m.kinds() and e.block_size == 16:
+        if sparse_block_size(m.layers, e.block_size) != e.block_size:
+            warnings.append(
+                f"sparse-attention MLA (DeepSeek-V3.2 / GLM-5 lightning indexer): vLLM forces {SPARSE_MLA_BLOCK}-token "
+                f"blocks (vllm/platforms/cuda.py FlashMLASparse), not {e.block_size}"
+            )
+        elif "mla" in m.kinds() and e.block_size == 16:
             warnings.append(
                 "MLA model: vLLM keeps 16-token blocks with FLASH_ATTN_MLA (0.19 on H100: DeepSeek-V2-Lite) but "
                 "forces 64 with the FlashMLA backend and 128 with CUTLASS MLA on Blackwell "
@@ -364,13 +376,15 @@ class VllmEngine(EngineProfile):
     def _cache_rules(self, plan: Plan, st: VllmState) -> list[Rule]:
         lay = st.layout
         e = plan.engine
+        bs = sparse_block_size(plan.model.layers, e.block_size)
         rules = [
             Rule(
                 id="vllm.page",
-                title=f"Paged KV: {e.block_size}-token blocks; page = 2 × block × max(1, kv_heads/TP) × head × dtype",
+                title=f"Paged KV: {bs}-token blocks; page = 2 × block × max(1, kv_heads/TP) × head × dtype",
                 detail=f"page {lay.page_bytes:,} B/layer; TP {e.tp} splits heads, PP {e.pp} layers; MLA: 1 latent",
                 source=f"{SRC_SPEC} AttentionSpec, MLAAttentionSpec real_page_size_bytes; {SRC_MODEL} get_num_kv_heads",
             ),
+            *sparse_mla_rules(plan.model.layers, plan.workload.kv_dtype_k),
             Rule(
                 id="vllm.blocks",
                 title=f"num_gpu_blocks = available // page // layers per group = {st.num_blocks:,}",

@@ -25,12 +25,14 @@ Mirrors vLLM v1 (vllm/v1/core/kv_cache_utils.py and vllm/v1/kv_cache_interface.p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
+from kvdesk.core.breakdown import Rule
 from kvdesk.core.dtypes import KvType
 from kvdesk.core.errors import InputError
 from kvdesk.core.model import LayerGroup
@@ -120,12 +122,63 @@ def _attention_spec(g: LayerGroup, tp: int, bs: int, t: KvType, heads_override: 
     if g.kind == "mla":
         # MLAAttentionSpec.real_page_size_bytes: block_size × 1 head × (kv_lora_rank + rope) × dtype.
         width = (g.kv_lora_rank or 0) + (g.rope_dim or 0)
-        return LayerSpec("mla", bs, bs * width * size, 0, 1.0, (1, width, 0))
+        token = width * size
+        if g.indexer_dim and t.name.startswith("fp8"):
+            token = fp8_ds_mla_bytes(g)
+        idx = indexer_token_bytes(g)
+        # DeepSeek-V3.2: the layer's MLAAttentionSpec and its indexer's MLAAttentionSpec have one block
+        # size and one type, so they share the UniformTypeKVCacheSpecs group: one page holding both.
+        return LayerSpec("mla", bs, bs * (token + idx), 0, 1.0, (1, token, idx))
     heads = max(1, (heads_override or g.n_kv_heads) // tp)
     page = bs * heads * (g.head_dim_k + g.head_dim_v) * size
     window = (g.window or 0) if g.kind in ("sliding", "chunked") else 0
     share = g.head_dim_k / (g.head_dim_k + g.head_dim_v)
     return LayerSpec(g.kind, bs, page, window, share, (heads, g.head_dim_k, g.head_dim_v))
+
+
+def fp8_ds_mla_bytes(g: LayerGroup) -> int:
+    """Bytes per token of DeepSeek-V3.2's fp8 latent (vllm/model_executor/models/config.py
+    DeepseekV32ForCausalLM: an fp8 cache becomes "fp8_ds_mla"; kv_cache_interface.py MLAAttentionSpec:
+    block_size × 656): kv_lora_rank fp8 values + one fp32 scale per 128 + the rope part in bf16."""
+    rank = g.kv_lora_rank or 0
+    return rank + rank // 128 * 4 + 2 * (g.rope_dim or 0)
+
+
+def indexer_token_bytes(g: LayerGroup) -> int:
+    """Bytes per token of a DSA layer's lightning-indexer key cache (vllm deepseek_v2.py Indexer:
+    DeepseekV32IndexerCache(head_dim + head_dim // quant_block_size(128) * 4, torch.uint8), one head):
+    fp8 values plus an fp32 scale per 128, whatever --kv-cache-dtype is. 0 for other layers."""
+    dim = g.indexer_dim or 0
+    return dim + dim // 128 * 4 if g.kind == "mla" else 0
+
+
+# vllm/platforms/cuda.py check_and_update_config: "Forcing kv cache block size to 64 for FlashMLASparse
+# backend." for every sparse-attention model (hf_config has index_topk: DeepSeek-V3.2, GLM-5).
+SPARSE_MLA_BLOCK = 64
+
+
+def sparse_block_size(layers: Sequence[LayerGroup], block_size: int) -> int:
+    """The KV block size vLLM runs with: 64 for sparse-attention MLA models, else --block-size."""
+    return SPARSE_MLA_BLOCK if any(g.indexer_dim for g in layers) else block_size
+
+
+def sparse_mla_rules(layers: Sequence[LayerGroup], kv_dtype: str) -> list[Rule]:
+    """DeepSeek-V3.2-style layers: the indexer key page and the fp8_ds_mla latent."""
+    idx = [g for g in layers if g.indexer_dim]
+    if not idx:
+        return []
+    fp8 = kv_dtype.startswith("fp8")
+    return [
+        Rule(
+            id="vllm.dsa_indexer",
+            title=f"{sum(g.count for g in idx)} layers keep a lightning-indexer key: "
+            f"{indexer_token_bytes(idx[0])} B per token (fp8 + fp32 scale per 128)"
+            + (f"; fp8 latent as fp8_ds_mla, {fp8_ds_mla_bytes(idx[0])} B per token" if fp8 else ""),
+            detail="indexer and latent MLAAttentionSpec share one uniform-type group (pages summed); 64-token blocks",
+            source="vllm/model_executor/models/deepseek_v2.py DeepseekV32IndexerCache; "
+            "vllm/model_executor/models/config.py DeepseekV32ForCausalLM; vllm/platforms/cuda.py",
+        )
+    ]
 
 
 _STATE_BYTES = {"f32": 4, "bf16": 2, "f16": 2}
