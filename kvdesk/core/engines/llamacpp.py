@@ -360,8 +360,9 @@ class LlamaCppEngine(EngineProfile):
             plan.gpu,
             plan.gpu_count,
             w.weights_format,
-            w.context,
-            w.batch,
+            # the compute estimate follows the cell count only without flash attention (KQ matrix)
+            None if s.flash_attn else w.context,
+            None if s.flash_attn else w.batch,
             e.overhead_bytes,
             e.fit_margin_bytes,
         )
