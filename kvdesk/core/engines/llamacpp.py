@@ -120,6 +120,9 @@ class LlamaCppEngine(EngineProfile):
         self._settings: dict[tuple[object, ...], Settings] = {}
         self._cells: dict[tuple[object, ...], dict[str, npt.NDArray[np.int64]]] = {}
         self._scalar: dict[tuple[object, ...], tuple[object, Any]] = {}
+        # report parts keyed on context/batch: their own memo, so a GUI sweeping the context does not
+        # evict the fixed costs from _scalar
+        self._report: dict[tuple[object, ...], tuple[object, Any]] = {}
         self._fit_memo: dict[tuple[object, ...], FitConsts] = {}
         self._fit_last: tuple[FixedCosts, Layout, Settings, FitConsts] | None = None
         self._call: tuple[Plan, Settings, Layout] | None = None  # (plan, settings, layout) during calculate()
@@ -283,6 +286,10 @@ class LlamaCppEngine(EngineProfile):
         lay = self._lay(plan, s)
         cells = self._cells_for(s, lay, ctx, batch)
         ok = _fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, cells, batch)
+        key = (s, lay.cells_key, int(ctx[0]), int(batch[0]))
+        if key not in self._cells and len(self._cells) <= 1024:
+            # the plan's own cell, for extra(), the rules and the formula: already computed here
+            self._cells[key] = {k: (a[0] if np.ndim(a) else a) for k, a in cells.items()}
         return _head_cache(lay, cells, batch, n_head), ok[n_head:]
 
     def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
@@ -475,11 +482,11 @@ class LlamaCppEngine(EngineProfile):
         s = self.settings(plan)
         w = plan.workload
         key = (what, type(self).__name__, s, id(plan.model), w.context, w.batch, w.kv_heads_override)
-        hit = self._scalar.get(key)
+        hit = self._report.get(key)
         if hit is None or hit[0] is not plan.model:
-            if len(self._scalar) > _MEMO_MAX:
-                self._scalar.clear()
-            hit = self._scalar[key] = (plan.model, fn(plan))
+            if len(self._report) > _MEMO_MAX:
+                self._report.clear()
+            hit = self._report[key] = (plan.model, fn(plan))
         return hit[1]
 
     def _cache_rules(self, plan: Plan) -> list[Rule]:
