@@ -85,10 +85,8 @@ class GenericEngine(EngineProfile):
             tokens = np.minimum(ctx_a, window) * batch_a
             k = k + k_tok * tokens
             v = v + v_tok * tokens
-        if c.state_per_seq:
-            state = c.state_per_seq * batch_a * np.ones_like(ctx_a)
-        else:  # the same zeros, two numpy calls fewer
-            state = np.zeros(np.broadcast_shapes(ctx_a.shape, batch_a.shape))
+        # without recurrent layers: the same zeros, two numpy calls fewer (k has the broadcast shape)
+        state = c.state_per_seq * batch_a * np.ones_like(ctx_a) if c.state_per_seq else np.zeros_like(k)
         return CacheArrays(k=k, v=v, state=state)
 
     def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:

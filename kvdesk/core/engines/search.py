@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +29,7 @@ _STEPS = np.arange(1 << 16, dtype=np.int64)
 MAX_WINDOW = 4096  # widest dense window a guess may ask for (wider guesses are not worth a dense scan)
 
 
-@dataclass(frozen=True)
-class Guess:
+class Guess(NamedTuple):
     """The answer is expected in ``[low, high]`` (real numbers from a closed form; may be ±inf)."""
 
     low: float
@@ -39,12 +38,20 @@ class Guess:
 
 def _window(lo: int, hi: int, guess: Guess | None) -> tuple[int, int] | None:
     """The guessed interval as integers within [lo, hi], widened by 2 for float rounding."""
-    if guess is None or hi <= lo or math.isnan(guess.low) or math.isnan(guess.high):
+    if guess is None or hi <= lo:
         return None
-    low = min(max(min(guess.low, guess.high), lo - 1.0), hi + 1.0)  # clamped first: it may be ±inf
-    high = min(max(max(guess.low, guess.high), lo - 1.0), hi + 1.0)
-    a = max(lo, min(hi, math.floor(low) - 2))
-    b = max(lo, min(hi, math.ceil(high) + 2))
+    low, high = guess
+    if high < low:
+        low, high = high, low
+    try:
+        a, b = math.floor(low) - 2, math.ceil(high) + 2
+    except (OverflowError, ValueError):  # ±inf or NaN
+        if math.isnan(low) or math.isnan(high):
+            return None
+        a = lo if low < lo else hi
+        b = hi if high > hi else lo
+    a = lo if a < lo else (hi if a > hi else a)
+    b = lo if b < lo else (hi if b > hi else b)
     return None if b - a > MAX_WINDOW else (a, b)
 
 
