@@ -10,10 +10,12 @@ Format history:
   ``gpu.memory_gib`` (a float in GiB).
 - 2: ``workload.kv_dtype_k`` / ``kv_dtype_v`` (llama.cpp's -ctk/-ctv differ in practice),
   ``gpu.memory_bytes`` (exact integer bytes, as drivers report them).
-- 3: a recurrent layer group may say which part of its state is the SSM / delta-net state and in which
-  dtype (``ssm_state_bytes``, ``ssm_state_dtype``; vLLM keeps that part in its own dtype). Nothing else
-  changed: a format-2 document is a valid format-3 one. The version moved so that an older kvdesk refuses
-  a file that has these fields by its version, not by an unknown field deep inside ``plan.model``.
+- 3: optional fields an older kvdesk does not know, each written only when set: a recurrent layer
+  group's SSM / delta-net part of the state and its dtype (``ssm_state_bytes``, ``ssm_state_dtype``; vLLM
+  keeps that part in its own dtype), an MLA group's DSA indexer key width (``indexer_dim``), and llama.cpp's
+  extra recurrent-state copies for speculative decoding (``engine.rs_seq``). A format-2 document is a valid
+  format-3 one. The version moved so that an older kvdesk refuses such a file by its version, not by an
+  unknown field deep inside ``plan``.
 """
 
 from __future__ import annotations
@@ -104,6 +106,6 @@ def _v1_to_v2(doc: Document) -> Document:
     return doc
 
 
-@migrator(2, "recurrent layer groups may carry their SSM state size and dtype (none set in this file)")
+@migrator(2, "new optional fields (SSM state dtype, DSA indexer width, llama.cpp rs_seq); none set in this file")
 def _v2_to_v3(doc: Document) -> Document:
     return doc
