@@ -22,6 +22,7 @@ from kvdesk.core.dtypes import KvType, kv_type
 from kvdesk.core.engines import llamacpp_report as report
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
 from kvdesk.core.engines.llamacpp_devices import device_cache, device_rows
+from kvdesk.core.engines.llamacpp_eval import cache_from_cells, fits_from_cells, head_cache
 from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
 from kvdesk.core.engines.llamacpp_limits import FitConsts, limit_guesses
 from kvdesk.core.engines.llamacpp_rules import (
@@ -44,66 +45,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 MIB = 1 << 20
 FIT_MARGIN_BYTES = 1024 * MIB  # common/common.h fit_params_target: 1024 MiB per device
-
-
-def _cache_from_cells(
-    lay: Layout, cells: dict[str, npt.NDArray[np.int64]], ctx: npt.ArrayLike, batch: npt.ArrayLike
-) -> CacheArrays:
-    streams = cells["streams"]
-    k: Any = 0.0
-    v: Any = 0.0
-    for g in lay.groups:
-        n = np.multiply(cells[f"swa{g.window}" if g.window else "base"], streams, dtype=np.float64)
-        k = k + g.k_row * n
-        v = v + g.v_row * n
-    shape = np.broadcast(np.asarray(ctx), np.asarray(batch)).shape
-    zero = np.zeros(shape)
-    # llama-memory-recurrent.cpp: r/s tensors of n_embd_r/s × mem_size, mem_size = max(1, n_seq_max)
-    state = zero + np.maximum(1.0, np.asarray(batch, dtype=np.float64)) * lay.state_per_seq
-    return CacheArrays(k=zero + k, v=zero + v, state=state)
-
-
-def _head_cache(
-    lay: Layout, cells: dict[str, npt.NDArray[np.int64]], batch: IntArray, n: int
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``_cache_from_cells`` of the first ``n`` cells, in Python floats: the same IEEE operations
-    in the same order (so the same bytes), without a dozen numpy calls on three numbers."""
-    streams = cells["streams"]
-    st = streams[:n].tolist() if np.ndim(streams) else [int(streams)] * n
-    cols = []
-    for g in lay.groups:
-        a = cells[f"swa{g.window}" if g.window else "base"]
-        cols.append((g.k_row, g.v_row, a[:n].tolist() if np.ndim(a) else [int(a)] * n))
-    k, v, state = [], [], []
-    for i, b in enumerate(batch[:n].tolist()):
-        ki: float = 0.0
-        vi: float = 0.0
-        for k_row, v_row, col in cols:
-            cells_i = float(col[i]) * float(st[i])
-            ki = ki + k_row * cells_i
-            vi = vi + v_row * cells_i
-        k.append(0.0 + ki)
-        v.append(0.0 + vi)
-        state.append(0.0 + max(1.0, float(b)) * lay.state_per_seq)
-    return np.array(k), np.array(v), np.array(state)
-
-
-def _fits_from_cells(
-    c: FitConsts, lay: Layout, cells: dict[str, npt.NDArray[np.int64]], batch: npt.ArrayLike
-) -> npt.NDArray[np.bool_]:
-    """need ≤ budget on every device: weights, overhead, hidden activations, each cache group's rows ×
-    cells, recurrent states, and the compute buffer max(KQ × cells, logits)."""
-    streams = cells["streams"]
-    need: Any = c.static
-    for gi, w in enumerate(lay.windows):
-        need = need + c.rows[gi] * np.multiply(cells[f"swa{w}" if w else "base"], streams, dtype=np.float64)
-    if c.has_state:
-        need = need + c.state * np.maximum(1.0, np.asarray(batch, dtype=np.float64))
-    # compute buffer max(kq × cells, logits); with flash attention kq = 0 and it is the logits (≥ 0)
-    compute = np.maximum(c.kq * np.asarray(cells["base"], dtype=np.float64), c.logits) if c.kq else c.logits
-    need = need + compute
-    ok = need <= c.budget
-    return np.asarray(ok[0] if ok.shape[0] == 1 else np.all(ok, axis=0))
 
 
 # Memo entries hold per-device lists (up to gpu_count = 1024 long): 1024 entries of those reached
@@ -249,7 +190,7 @@ class LlamaCppEngine(EngineProfile):
         return self._cache_for(plan, lay, ctx, batch)
 
     def _cache_for(self, plan: Plan, lay: Layout, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
-        return _cache_from_cells(lay, self.cells(plan, ctx, batch), ctx, batch)
+        return cache_from_cells(lay, self.cells(plan, ctx, batch), ctx, batch)
 
     # -- devices ----------------------------------------------------------------------------------
     def cache_device_shares(self, plan: Plan, n_devices: int) -> list[float]:
@@ -276,7 +217,7 @@ class LlamaCppEngine(EngineProfile):
         buffer follows the cell count when flash attention is off."""
         s = self.settings(plan)
         lay = self._lay(plan, s)
-        return _fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, self._cells_for(s, lay, ctx, batch), batch)
+        return fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, self._cells_for(s, lay, ctx, batch), batch)
 
     def head_and_fits(
         self, plan: Plan, fixed: FixedCosts, ctx: IntArray, batch: IntArray, n_head: int
@@ -285,12 +226,12 @@ class LlamaCppEngine(EngineProfile):
         s = self.settings(plan)
         lay = self._lay(plan, s)
         cells = self._cells_for(s, lay, ctx, batch)
-        ok = _fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, cells, batch)
+        ok = fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, cells, batch)
         key = (s, lay.cells_key, int(ctx[0]), int(batch[0]))
         if key not in self._cells and len(self._cells) <= 1024:
             # the plan's own cell, for extra(), the rules and the formula: already computed here
             self._cells[key] = {k: (a[0] if np.ndim(a) else a) for k, a in cells.items()}
-        return _head_cache(lay, cells, batch, n_head), ok[n_head:]
+        return head_cache(lay, cells, batch, n_head), ok[n_head:]
 
     def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
         s = self.settings(plan)

@@ -129,7 +129,7 @@ def _ctx_exact_current(devices: list[_Device], batch: int, has_state: bool) -> G
 
     Cells per stream are ``per(c) = PAD(PAD(c·n_seq, 256) / n_seq, 256)``, a multiple of 256, so the
     largest fitting context is the largest ``c`` with ``per(c) ≤ N`` for the largest multiple of 256
-    ``N`` whose need fits (checked with the very float operations of ``_fits_from_cells``), and
+    ``N`` whose need fits (checked with the very float operations of ``llamacpp_eval.fits_from_cells``), and
     ``per(c) ≤ N  ⇔  PAD(c·n_seq, 256) ≤ (N+1)·n_seq - 1  ⇔  c ≤ ⌊((N+1)·n_seq - 1) / 256⌋·256 // n_seq``.
     """
     best = math.inf
