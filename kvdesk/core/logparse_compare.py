@@ -243,6 +243,9 @@ def _settings(log: ObservedLog, plan: Plan) -> list[Figure]:
         )
     if isinstance(n_seq, int):
         out.append(Figure(name="sequences", label="Sequences", unit="sequences", observed=n_seq, predicted=w.batch))
+    if isinstance(s.get("rs_seq"), int):
+        out.append(Figure(name="rs_seq", label="Recurrent-state copies for drafts (rs_seq)", unit="x",
+                          observed=s["rs_seq"], predicted=plan.engine.rs_seq))  # fmt: skip
     if isinstance(s.get("n_ubatch"), int):
         out.append(Figure(name="ubatch", label="ubatch", unit="tokens", observed=s["n_ubatch"],
                           predicted=plan.engine.ubatch))  # fmt: skip

@@ -36,6 +36,8 @@ SUMMARY = re.compile(
 )
 PART = re.compile(rf"([A-Za-z^]{{1,8}})\s*\((\w{{1,12}})\)\s*:\s*{_NUM}\s*MiB")
 ISWA = re.compile(r"creating\s+(non-SWA|SWA)\s+KV cache")
+# llama-kv-cache-dsa.cpp (llama.cpp#23346): "creating main KV cache" then "creating indexer KV cache"
+DSA = re.compile(r"creating\s+(main|indexer)\s+KV cache")
 SETTING = re.compile(
     r"llama_(?:context|new_context_with_model):\s+(n_ctx|n_ctx_per_seq|n_ctx_seq|n_batch|n_ubatch|n_seq_max|"
     r"flash_attn|kv_unified|mla_attn)\s*=\s*(\S{1,20})\s*$"
@@ -104,6 +106,10 @@ class LlamaState:
             if match:
                 self.pending_kind = "non-swa" if match.group(1) == "non-SWA" else "swa"
                 return True
+            match = DSA.search(line)
+            if match:
+                self.pending_kind = "indexer" if match.group(1) == "indexer" else ""
+                return True
             return False
         if "ollama" in line or "msg=" in line:
             return self._ollama(line)
@@ -142,6 +148,9 @@ class LlamaState:
         kind = "recurrent" if "recurrent" in line or {"R", "S"} & parts.keys() else self.pending_kind
         self.pending_kind = ""
         self.seen_context = True
+        rs_seq = _int_before(inner, "rs_seq")  # llama-memory-recurrent.cpp: "(… seqs  6 rs_seq)" since llama.cpp#22673
+        if kind == "recurrent" and rs_seq is not None:
+            self.log.settings["rs_seq"] = rs_seq
         self.log.kv_caches.append(
             KvCache(
                 kind=kind,

@@ -41,7 +41,7 @@ class DeviceFigures(_Model):
 class KvCache(_Model):
     """One cache summary line: ``size = X MiB (N cells, L layers, a/b seqs), K (f16): …, V (f16): …``."""
 
-    kind: Literal["", "non-swa", "swa", "recurrent"] = ""
+    kind: Literal["", "non-swa", "swa", "recurrent", "indexer"] = ""  # indexer: DSA lightning-indexer keys
     size_bytes: int
     cells: int | None = None
     layers: int | None = None

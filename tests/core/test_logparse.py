@@ -87,6 +87,18 @@ def test_recurrent_state_and_prefixes() -> None:
     assert cuda.recurrent_bytes == mib(598.5) and cuda.kv_bytes == 4352 * MIB
 
 
+def test_rs_seq_copies_and_dsa_indexer_cache_lines() -> None:
+    """Lines of newer builds, as real logs print them (tests/data/llamacpp/kv_logs.json cases)."""
+    raw = (Path(__file__).parents[1] / "data" / "llamacpp" / "kv_logs.json").read_text(encoding="utf-8")
+    cases = {c["id"]: c for c in json.loads(raw)["cases"]}
+    mtp = parse_log("\n".join(next(c for c in cases.values() if c["run"].get("rs_seq") == 6)["log"]))
+    assert mtp.settings["rs_seq"] == 6 and mtp.recurrent_bytes == mib(351.75)
+    dsa = parse_log("\n".join(cases["2026-glm5.2-dsa-768000-mla-vless"]["log"]))
+    main, indexer = dsa.kv_caches
+    assert (main.kind, main.layers, indexer.kind, indexer.layers) == ("", 78, "indexer", 21)
+    assert indexer.size_bytes == mib(3937.50) and dsa.kv_bytes == mib(65812.50) + mib(3937.50)
+
+
 def test_ollama_estimates_old_and_new_lines() -> None:
     old = log("ollama_0.5_offload_to_cuda_issue8098.log")
     assert old.engine == "ollama"
