@@ -39,6 +39,7 @@ ROWS: dict[str, tuple[str, ...]] = {
     "kv_unified": ("llama.cpp",),
     "swa_full": ("llama.cpp",),
     "fit_margin_bytes": ("llama.cpp",),
+    "rs_seq": ("llama.cpp",),
     "gpu_memory_utilization": ("vllm",),
     "tp": ("vllm",),
     "pp": ("vllm",),
@@ -87,6 +88,9 @@ class EngineSettingsPanel(QWidget):
         self.swa_full.setToolTip("--swa-full: keep the whole context for sliding-window layers (more memory).")
         self.fit_margin = _spin(-1, 1 << 20, "Memory llama.cpp leaves free per device (--fit margin); "
                                 "'default' = the engine's 1 GiB.", special="default", suffix=" MiB")
+        self.rs_seq = _spin(0, 1024, "Speculative decoding with MTP / EAGLE-3 drafts (--spec-type draft-mtp …): "
+                            "llama.cpp keeps --spec-draft-n-max extra copies of each recurrent (Mamba / delta-net) "
+                            "state to roll back rejected drafts. 'none' = no drafts.", special="none")
         self.gpu_util = QDoubleSpinBox()
         self.gpu_util.setRange(0.05, 1.0)
         self.gpu_util.setSingleStep(0.05)
@@ -110,13 +114,15 @@ class EngineSettingsPanel(QWidget):
         self._rows: dict[str, QWidget] = {
             "flash_attn": self.flash_attn, "ubatch": self.ubatch, "batch_tokens": self.batch_tokens,
             "kv_unified": self.kv_unified, "swa_full": self.swa_full, "fit_margin_bytes": self.fit_margin,
-            "gpu_memory_utilization": self.gpu_util, "tp": self.tp, "pp": self.pp, "block_size": self.block_size,
+            "rs_seq": self.rs_seq, "gpu_memory_utilization": self.gpu_util, "tp": self.tp, "pp": self.pp,
+            "block_size": self.block_size,
             "kv_cache_memory": self.kv_cache_memory, "max_num_batched_tokens": self.max_batched,
             "enforce_eager": self.enforce_eager, "overhead_bytes": self.overhead,
         }
         labels = {
             "flash_attn": "Flash attention", "ubatch": "ubatch", "batch_tokens": "batch (-b)",
             "kv_unified": "KV unified", "swa_full": "", "fit_margin_bytes": "Fit margin",
+            "rs_seq": "Draft states",
             "gpu_memory_utilization": "GPU memory util.", "tp": "Tensor parallel", "pp": "Pipeline parallel",
             "block_size": "Block size", "kv_cache_memory": "KV cache memory", "max_num_batched_tokens":
             "Max batched tokens", "enforce_eager": "", "overhead_bytes": "Overhead / GPU",
@@ -138,7 +144,8 @@ class EngineSettingsPanel(QWidget):
         self.enforce_eager.toggled.connect(lambda on: m.update_engine(enforce_eager=on))
         self.gpu_util.valueChanged.connect(lambda v: m.update_engine(gpu_memory_utilization=round(v, 4)))
         simple: dict[str, QSpinBox] = {"ubatch": self.ubatch, "batch_tokens": self.batch_tokens, "tp": self.tp,
-                                       "pp": self.pp, "block_size": self.block_size}
+                                       "pp": self.pp, "block_size": self.block_size,
+                                       "rs_seq": self.rs_seq}
         for key, box in simple.items():
             box.valueChanged.connect(self._setter(key))
         self.fit_margin.valueChanged.connect(lambda v: m.update_engine(fit_margin_bytes=None if v < 0 else v * MIB))
@@ -164,6 +171,7 @@ class EngineSettingsPanel(QWidget):
         self.tp.setValue(e.tp)
         self.pp.setValue(e.pp)
         self.block_size.setValue(e.block_size)
+        self.rs_seq.setValue(e.rs_seq)
         self.fit_margin.setValue(-1 if e.fit_margin_bytes is None else e.fit_margin_bytes // MIB)
         self.overhead.setValue(-1 if e.overhead_bytes is None else e.overhead_bytes // MIB)
         self.kv_cache_memory.setValue((e.kv_cache_memory or 0) // MIB)

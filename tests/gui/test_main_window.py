@@ -230,3 +230,21 @@ def test_plan_form_is_never_clipped_on_the_right(window: Any, qtbot: Any, engine
     scroll = window.form.parentWidget().parentWidget()
     qtbot.waitUntil(lambda: scroll.viewport().width() >= window.form.minimumSizeHint().width())
     assert window.form.width() <= scroll.viewport().width()
+
+
+def test_draft_states_spinbox_multiplies_the_recurrent_state(window: Any) -> None:
+    """llama.cpp keeps 1 + rs_seq copies of a hybrid model's recurrent state (llama-memory-recurrent.cpp)."""
+    from kvdesk.core.calculator import calculate
+    from kvdesk.core.catalog import find_model
+
+    plan = window.model.plan.model_copy(update={"model": find_model("qwen3.5-35b-a3b").to_spec()})
+    assert window.model.set_plan(plan.with_engine(name="llama.cpp"))
+    panel = window.form.engine_panel
+    assert not panel.rs_seq.isHidden()
+    one = window.model.breakdown.recurrent_state_bytes
+    assert one > 0
+    panel.rs_seq.setValue(2)
+    assert window.model.plan.engine.rs_seq == 2
+    assert window.model.breakdown.recurrent_state_bytes == calculate(window.model.plan).recurrent_state_bytes == 3 * one
+    assert window.model.set_plan(window.model.plan.with_engine(name="vllm"))
+    assert panel.rs_seq.isHidden()  # vLLM has no such setting
