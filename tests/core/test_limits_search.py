@@ -302,3 +302,35 @@ def test_closed_form_settles_the_limits_in_one_call(plan: Plan, monkeypatch: pyt
     bd = calculate(plan)
     assert len(calls) == 1, calls
     assert bd.max_context > 0 and bd.max_batch > 0
+
+
+@pytest.mark.parametrize("engine", ["generic", "llama.cpp", "ollama", "vllm"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_memos_never_leak_between_workloads(engine: str, data: st.DataObject) -> None:
+    """The GUI recomputes one model at ever new contexts and batches: each result must equal the one
+    for a fresh copy of the model (which shares no memo entry)."""
+    plan = data.draw(hybrid_plans(engine))
+    workloads = data.draw(st.lists(st.tuples(st.integers(1, 100_000), st.integers(1, 64)), min_size=2, max_size=5))
+    for ctx, batch in workloads:
+        p = plan.with_workload(context=ctx, batch=batch)
+        fresh = p.model_copy(update={"model": ModelSpec.model_validate(p.model.model_dump())})
+        try:
+            got = calculate(p).model_dump()
+        except InputError:
+            continue
+        assert got == calculate(fresh).model_dump()
+
+
+@pytest.mark.parametrize("flash_attn", [True, False])
+def test_llamacpp_compute_follows_the_context_without_flash_attention(flash_attn: bool) -> None:
+    plan = _bench_plan("llama.cpp", flash_attn=flash_attn)
+    results = []
+    for ctx in (1024, 100_000, 1024):
+        p = plan.with_workload(context=ctx)
+        fresh = p.model_copy(update={"model": ModelSpec.model_validate(p.model.model_dump())})
+        got = calculate(p)
+        assert got.model_dump() == calculate(fresh).model_dump()
+        results.append(got.compute_bytes)
+    # the KQ matrix (n_head × n_kv × n_ubatch × 4 B) grows with the cells only without flash attention
+    assert (results[1] > results[0]) == (not flash_attn) and results[2] == results[0]
