@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,13 @@ class Rule(BaseModel):
     title: str
     detail: str = ""
     source: str = ""
+
+
+@lru_cache(maxsize=1024)
+def cached_rule(id: str, title: str, detail: str = "", source: str = "") -> Rule:
+    """``Rule(...)``, shared for equal texts (Rule is frozen): the explain-panel rules an engine rebuilds
+    on every recompute skip validation when nothing in them changed."""
+    return Rule(id=id, title=title, detail=detail, source=source)
 
 
 class DeviceBreakdown(BaseModel):

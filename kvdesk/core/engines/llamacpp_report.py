@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from kvdesk.core.breakdown import Rule
+from kvdesk.core.breakdown import Rule, cached_rule
 from kvdesk.core.engines.llamacpp_layout import Layout
 from kvdesk.core.engines.llamacpp_rules import Settings
 from kvdesk.core.plan import Plan
@@ -53,7 +53,7 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
     streams = int(cells["streams"].reshape(-1)[0])
     src = "llama.cpp src/llama-context.cpp, src/llama-kv-cache.cpp"
     rules = [
-        Rule(
+        cached_rule(
             id="llamacpp.cells",
             title=f"{base:,} cells × {streams} stream(s) ({s.build.label}, -c {w.context * w.batch} -np {w.batch}, "
             f"{'unified' if s.unified else 'one cache per sequence'})",
@@ -61,7 +61,7 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
             "256 with flash attention and 32 without",
             source=src,
         ),
-        Rule(
+        cached_rule(
             id="llamacpp.rows",
             title=f"K {s.tk.name}, V {s.tv.name}: bytes per cell = ggml_row_size(type, n_head_kv × head_dim)",
             detail="per layer; q8_0 34 B / 32 values, q4_0 18/32, q4_1 20/32, q5_0 22/32, q5_1 24/32, "
@@ -74,7 +74,7 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
         if g.window:
             n = int(cells[f"swa{g.window}"].reshape(-1)[0])
             rules.append(
-                Rule(
+                cached_rule(
                     id="llamacpp.swa",
                     title=f"{g.n_layers} sliding layers (window {g.window}): {n:,} cells"
                     + (" (--swa-full)" if s.swa_full else ""),
@@ -84,7 +84,7 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
             )
     if "sliding" in plan.model.kinds() and not lay.has_swa:
         rules.append(
-            Rule(
+            cached_rule(
                 id="llamacpp.no_swa",
                 title=f"llama.cpp ignores the sliding window of {plan.model.architecture}: full cache in all layers",
                 detail="load_hparams sets no swa_type for this architecture (Phi-3: llama.cpp#13676)",
@@ -93,7 +93,7 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
         )
     if "mla" in plan.model.kinds():
         rules.append(
-            Rule(
+            cached_rule(
                 id="llamacpp.mla",
                 title="MLA layers cache the latent kv_lora_rank + rope as K"
                 + ("; no V cache" if not any(g.v_row for g in lay.groups) else ""),
@@ -104,7 +104,7 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
     idx_layers = sum(g.idx_layers for g in lay.groups)
     if idx_layers:
         rules.append(
-            Rule(
+            cached_rule(
                 id="llamacpp.dsa_indexer",
                 title=f"DSA lightning-indexer cache: {idx_layers} layers × one key per cell, "
                 f"{sum(g.idx_row for g in lay.groups):,} B per cell",
@@ -114,7 +114,7 @@ def cache_rules(plan: Plan, s: Settings, lay: Layout, cells: Cells) -> list[Rule
         )
     if lay.n_recurrent:
         rules.append(
-            Rule(
+            cached_rule(
                 id="llamacpp.recurrent",
                 title=f"{lay.n_recurrent} recurrent layers: f32 r/s state × max(1, n_seq) "
                 f"= {max(1, w.batch)} sequence(s)"
