@@ -54,6 +54,9 @@ class FixedCosts:
 class EngineProfile:
     name: ClassVar[str] = "base"
     label: ClassVar[str] = "Base"
+    # kv_bytes_per_token from the cache at (ctx, 1) and (ctx + 1, 1); engines that report their own
+    # figure (bytes per cell, per page) set False and skip those two cells
+    per_token_from_step: ClassVar[bool] = True
 
     # -- to implement ---------------------------------------------------------------------------
     def cache(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
@@ -117,12 +120,16 @@ class EngineProfile:
             fixed.overhead = [max(0, o + delta) for o in fixed.overhead]
         # the plan's cell and the per-token step (ctx, ctx+1 at batch 1) share one vectorised call,
         # with the first round of the max_context/max_batch searches when the engine keeps the defaults
-        head = (np.array([w.context, w.context, w.context + 1]), np.array([w.batch, 1, 1]))
+        if self.per_token_from_step:
+            head = (np.array([w.context, w.context, w.context + 1]), np.array([w.batch, 1, 1]))
+        else:
+            head = (np.array([w.context]), np.array([w.batch]))
         (k, v, st), (max_ctx, max_batch) = self._cells_and_limits(plan, fixed, head)
         cache = CacheArrays(k=k[:1], v=v[:1], state=st[:1])
         devices = self._split(plan, fixed, cache)
-        (k0, k1, k2), (v0, v1, v2), (s0, _, _) = k.tolist(), v.tolist(), st.tolist()  # float64 as Python floats
-        kv_per_token = int(max(0.0, k2 + v2 - k1 - v1))
+        kl, vl, sl = k.tolist(), v.tolist(), st.tolist()  # float64 as Python floats
+        k0, v0, s0 = kl[0], vl[0], sl[0]
+        kv_per_token = int(max(0.0, kl[2] + vl[2] - kl[1] - vl[1])) if self.per_token_from_step else 0
         totals = [d.total_bytes for d in devices]
         spilled = sum(max(0, t - d.budget_bytes) for t, d in zip(totals, devices, strict=True))
         live = None
@@ -156,7 +163,8 @@ class EngineProfile:
         cls, w = type(self), plan.workload
         if cls.max_context is not EngineProfile.max_context or cls.max_batch is not EngineProfile.max_batch:
             arr = self.cache(plan, *head)
-            return tuple(_first(a, 3) for a in (arr.k, arr.v, arr.state)), self._limits(plan, fixed)  # type: ignore[return-value]
+            n = head[0].size
+            return tuple(_first(a, n) for a in (arr.k, arr.v, arr.state)), self._limits(plan, fixed)  # type: ignore[return-value]
         n = head[0].size
         stash: list[tuple[FloatArray, FloatArray, FloatArray]] = []
 

@@ -55,6 +55,7 @@ _MEMO_MAX = 32
 class LlamaCppEngine(EngineProfile):
     name = "llama.cpp"
     label = "llama.cpp"
+    per_token_from_step = False  # calculate() reports bytes per cell (cells come in steps of 256)
 
     def __init__(self) -> None:
         self._layouts: dict[tuple[object, ...], tuple[object, Settings, Layout]] = {}

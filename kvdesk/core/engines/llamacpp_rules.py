@@ -122,7 +122,11 @@ def parse_build(version: str | None) -> Build:
 def pad(x: npt.ArrayLike, n: int) -> IntArray:
     """GGML_PAD(x, n): round x up to a multiple of n."""
     a = x if isinstance(x, np.ndarray) else np.asarray(x, dtype=np.int64)
-    return ((a + (n - 1)) // n) * n if n > 1 else a
+    if n <= 1:
+        return a
+    if n & (n - 1) == 0:  # 32, 256: the same value with a mask, one numpy call fewer (GGML_PAD does this)
+        return (a + (n - 1)) & -n
+    return ((a + (n - 1)) // n) * n
 
 
 def ctx_padding(build: Build, flash_attn: bool) -> int:
