@@ -172,6 +172,7 @@ class EngineSettingsPanel(QWidget):
         self.pp.setValue(e.pp)
         self.block_size.setValue(e.block_size)
         self.rs_seq.setValue(e.rs_seq)
+        self.rs_seq.setEnabled(any(g.kind == "recurrent" for g in self.model.plan.model.layers))  # else no effect
         self.fit_margin.setValue(-1 if e.fit_margin_bytes is None else e.fit_margin_bytes // MIB)
         self.overhead.setValue(-1 if e.overhead_bytes is None else e.overhead_bytes // MIB)
         self.kv_cache_memory.setValue((e.kv_cache_memory or 0) // MIB)

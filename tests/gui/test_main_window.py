@@ -240,7 +240,7 @@ def test_draft_states_spinbox_multiplies_the_recurrent_state(window: Any) -> Non
     plan = window.model.plan.model_copy(update={"model": find_model("qwen3.5-35b-a3b").to_spec()})
     assert window.model.set_plan(plan.with_engine(name="llama.cpp"))
     panel = window.form.engine_panel
-    assert not panel.rs_seq.isHidden()
+    assert not panel.rs_seq.isHidden() and panel.rs_seq.isEnabled()
     one = window.model.breakdown.recurrent_state_bytes
     assert one > 0
     panel.rs_seq.setValue(2)
@@ -248,3 +248,5 @@ def test_draft_states_spinbox_multiplies_the_recurrent_state(window: Any) -> Non
     assert window.model.breakdown.recurrent_state_bytes == calculate(window.model.plan).recurrent_state_bytes == 3 * one
     assert window.model.set_plan(window.model.plan.with_engine(name="vllm"))
     assert panel.rs_seq.isHidden()  # vLLM has no such setting
+    assert window.model.set_plan(window.model.plan.model_copy(update={"model": find_model("llama-3.1-8b").to_spec()}))
+    assert not panel.rs_seq.isEnabled()  # no recurrent layers: nothing to copy
