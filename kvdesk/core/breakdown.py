@@ -69,10 +69,10 @@ class Breakdown(BaseModel):
     max_batch: int = Field(description="most sequences that fit at this context (0: none)")
     decode_ms_per_token: float
     spill_slowdown: float = Field(1.0, description="estimated decode slowdown factor from spilled bytes")
-    rules: list[Rule] = Field(default_factory=list)
+    rules: list[Rule] = Field(default=[])
     formula: str = ""
-    extra: dict[str, Any] = Field(default_factory=dict, description="engine-specific figures")
-    warnings: list[str] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default={}, description="engine-specific figures")
+    warnings: list[str] = Field(default=[])
 
     # Totals over devices -------------------------------------------------------------------
     def _sum(self, attr: str) -> int:

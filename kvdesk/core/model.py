@@ -127,7 +127,7 @@ class ModelSpec(Frozen):
     n_experts: int | None = Field(None, ge=1, le=1 << 16)
     n_experts_active: int | None = Field(None, ge=1, le=1 << 16)
     dtype: str = Field("bf16", description="native weight/activation dtype")
-    weight_formats: list[WeightFormat] = Field(default_factory=list, max_length=256)
+    weight_formats: list[WeightFormat] = Field(default=[], max_length=256)
     source: str = ""
     notes: str = ""
 

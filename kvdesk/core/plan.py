@@ -87,7 +87,7 @@ class Calibration(_Model):
 
     source: str = ""
     overhead_delta_bytes: int = Field(0, ge=-(1 << 44), le=1 << 44)
-    observed: dict[str, float] = Field(default_factory=dict)
+    observed: dict[str, float] = Field(default={})
 
 
 class ModelOrigin(_Model):
