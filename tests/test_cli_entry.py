@@ -47,3 +47,20 @@ def test_bad_flag_value_is_one_line_and_exit_2() -> None:
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "--kv-dtype" in lines[0] and "q9" in lines[0]
+
+
+def test_garbage_collection_is_back_on_once_the_window_is_up() -> None:
+    """kvdesk.cli.main turns the collector off for start-up; the app must turn it back on (and freeze what
+    start-up made) once its window is up, or a long session would never collect cyclic garbage."""
+    code = (
+        "import gc\nimport kvdesk.gui.app as app\norig = app._smoke\n"
+        "def smoke(qapp, window):\n"
+        "    code = orig(qapp, window)\n"
+        "    print('during', gc.isenabled(), gc.get_freeze_count() > 0)\n"
+        "    return code\n"
+        "app._smoke = smoke\nfrom kvdesk.cli import main\ncode = main(['--smoke'])\n"
+        "print('after', gc.isenabled())\nraise SystemExit(code)\n"
+    )
+    out = _run([sys.executable, "-c", code])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["during", "True", "True", "after", "True"]
