@@ -21,13 +21,18 @@ from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.dtypes import KvType, kv_type
 from kvdesk.core.engines import llamacpp_report as report
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
+from kvdesk.core.engines.llamacpp_costs import (
+    check_settings,
+    compute_per_device,
+    compute_terms,
+    fit_margin,
+    fixed_costs,
+)
 from kvdesk.core.engines.llamacpp_devices import device_cache, device_rows
 from kvdesk.core.engines.llamacpp_eval import cache_from_cells, fits_from_cells, head_cache
-from kvdesk.core.engines.llamacpp_layout import Layout, build_layout, layer_devices
+from kvdesk.core.engines.llamacpp_layout import Layout, build_layout
 from kvdesk.core.engines.llamacpp_limits import FitConsts, limit_guesses
 from kvdesk.core.engines.llamacpp_rules import (
-    B_FIT,
-    B_HYBRID_FIX,
     B_STREAMS,
     Settings,
     flash_attn_for_cache,
@@ -44,7 +49,6 @@ from kvdesk.core.plan import Plan
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 MIB = 1 << 20
-FIT_MARGIN_BYTES = 1024 * MIB  # common/common.h fit_params_target: 1024 MiB per device
 
 
 # Memo entries hold per-device lists (up to gpu_count = 1024 long): 1024 entries of those reached
@@ -326,52 +330,20 @@ class LlamaCppEngine(EngineProfile):
         return FixedCosts(f.names, f.weights, f.compute, list(f.overhead), f.budget, f.rules)
 
     def _fixed(self, plan: Plan) -> FixedCosts:
-        n = plan.gpu_count
-        model = plan.model
         s = self.settings(plan)
-        weights = model.weights_bytes(plan.workload.weights_format)
-        dev = layer_devices(model.n_layers, n)
-        counts = np.bincount(dev, minlength=n)  # repeating layers + output layer
-        per = [int(weights * c // (model.n_layers + 1)) for c in counts]
-        per[-1] += weights - sum(per)
-        compute = self.compute_estimate(plan, s, n)
-        margin = self.margin(plan, s)
-        extra = plan.engine.overhead_bytes or 0
-        rules = report.fixed_rules(counts, compute, margin)
-        return FixedCosts(
-            names=[f"GPU{i}" for i in range(n)],
-            weights=per,
-            compute=compute,
-            overhead=[margin + extra] * n,
-            budget=[plan.gpu.usable_bytes] * n,
-            rules=rules,
-        )
+        return fixed_costs(plan, self.compute_estimate(plan, s, plan.gpu_count), self.margin(plan, s))
 
     def margin(self, plan: Plan, s: Settings) -> int:
-        if plan.engine.fit_margin_bytes is not None:
-            return plan.engine.fit_margin_bytes
-        return FIT_MARGIN_BYTES if (not s.build.ik and s.build.number >= B_FIT) else 0
+        return fit_margin(plan, s)
 
     def compute_terms(self, plan: Plan, s: Settings, n_devices: int) -> tuple[int, int, list[int]]:
-        """(KQ bytes per cache cell, hidden bytes, logits bytes per device) of the compute estimate.
-
-        compute(n_kv) = max(kq × n_kv, logits) + hidden per device: logits n_vocab × n_ubatch × 4 B on
-        the output device, the f32 KQ matrix n_head × n_kv × n_ubatch × 4 B when flash attention is off,
-        plus 2 × n_embd × n_ubatch × 4 B. n_ubatch is the configured -ub (the worst-case graph).
-        """
-        m = plan.model
-        ub = s.n_ubatch
-        kq = 0 if s.flash_attn else m.n_heads * ub * 4
-        logits = [0] * n_devices
-        logits[-1] = m.vocab_size * ub * 4
-        return kq, 2 * m.hidden_size * ub * 4, logits
+        return compute_terms(plan, s, n_devices)
 
     def compute_estimate(self, plan: Plan, s: Settings, n_devices: int) -> list[int]:
-        """Compute buffer per device (ggml-alloc peak), modelled on real logs (see fixed() rule)."""
+        """Compute buffer per device at the plan's own cell count (see llamacpp_costs.compute_terms)."""
         w = plan.workload
         n_kv = int(self.cells(plan, w.context, w.batch)["base"].reshape(-1)[0])
-        kq, hidden, logits = self.compute_terms(plan, s, n_devices)
-        return [max(kq * n_kv, lg) + hidden for lg in logits]
+        return compute_per_device(plan, s, n_devices, n_kv)
 
     # -- reporting --------------------------------------------------------------------------------
     def calculate(self, plan: Plan) -> Breakdown:
@@ -393,25 +365,7 @@ class LlamaCppEngine(EngineProfile):
 
     def validate(self, plan: Plan) -> list[str]:
         s = self.settings(plan)
-        warnings: list[str] = []
-        if s.tv.quantized and not s.flash_attn:
-            raise InputError(
-                f"kv_dtype_v: a quantized V cache ({s.tv.name}) requires flash attention in llama.cpp "
-                "(llama_init_from_model: 'V cache quantization requires flash_attn'); use --flash-attn on",
-                field="kv_dtype_v",
-            )
-        if s.tv.quantized and plan.engine.flash_attn is None:
-            warnings.append(
-                f"quantized V cache ({s.tv.name}) needs flash attention: with -fa auto llama.cpp stops with "
-                "'quantized V cache was requested, but this requires Flash Attention' if the device cannot use it"
-            )
-        lay = self._lay(plan, s)
-        if lay.hybrid and not s.unified and plan.workload.batch > 1 and s.build.number < B_HYBRID_FIX:
-            warnings.append(
-                f"{s.build.label} gives hybrid models n_ctx cells per sequence (-np times the KV); "
-                "fixed in llama.cpp#19559"
-            )
-        return warnings
+        return check_settings(plan, s, self._lay(plan, s))
 
     def cache_rules(self, plan: Plan) -> list[Rule]:
         return list(self._memo("rules", plan, self._cache_rules))
