@@ -172,16 +172,19 @@ class EngineSettingsPanel(QWidget):
         self.pp.setValue(e.pp)
         self.block_size.setValue(e.block_size)
         self.rs_seq.setValue(e.rs_seq)
-        self.rs_seq.setEnabled(any(g.kind == "recurrent" for g in self.model.plan.model.layers))  # else no effect
         self.fit_margin.setValue(-1 if e.fit_margin_bytes is None else e.fit_margin_bytes // MIB)
         self.overhead.setValue(-1 if e.overhead_bytes is None else e.overhead_bytes // MIB)
         self.kv_cache_memory.setValue((e.kv_cache_memory or 0) // MIB)
         self.max_batched.setValue(e.max_num_batched_tokens or 0)
         del blockers
-        if e.name != self._shown:
-            self._shown = e.name
+        recurrent = any(g.kind == "recurrent" for g in self.model.plan.model.layers)
+        shown = f"{e.name}/{recurrent}"
+        if shown != self._shown:
+            self._shown = shown
             for key, widget in self._rows.items():
-                self.form.setRowVisible(widget, e.name in ROWS[key])
+                # draft states copy recurrent states: the row means nothing for a model without them
+                visible = e.name in ROWS[key] and (key != "rs_seq" or recurrent)
+                self.form.setRowVisible(widget, visible)
 
 
 if __name__ == "__main__":

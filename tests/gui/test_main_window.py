@@ -240,7 +240,7 @@ def test_draft_states_spinbox_multiplies_the_recurrent_state(window: Any) -> Non
     plan = window.model.plan.model_copy(update={"model": find_model("qwen3.5-35b-a3b").to_spec()})
     assert window.model.set_plan(plan.with_engine(name="llama.cpp"))
     panel = window.form.engine_panel
-    assert not panel.rs_seq.isHidden() and panel.rs_seq.isEnabled()
+    assert not panel.rs_seq.isHidden()
     one = window.model.breakdown.recurrent_state_bytes
     assert one > 0
     panel.rs_seq.setValue(2)
@@ -249,4 +249,5 @@ def test_draft_states_spinbox_multiplies_the_recurrent_state(window: Any) -> Non
     assert window.model.set_plan(window.model.plan.with_engine(name="vllm"))
     assert panel.rs_seq.isHidden()  # vLLM has no such setting
     assert window.model.set_plan(window.model.plan.model_copy(update={"model": find_model("llama-3.1-8b").to_spec()}))
-    assert not panel.rs_seq.isEnabled()  # no recurrent layers: nothing to copy
+    assert window.model.set_plan(window.model.plan.with_engine(name="llama.cpp"))
+    assert panel.rs_seq.isHidden()  # no recurrent layers: nothing to copy
