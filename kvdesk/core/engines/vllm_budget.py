@@ -13,10 +13,13 @@ initial CUDA context is *not* charged). The CUDA graph pool is charged only with
 Without a log, the profiled figures are estimated from 40 vLLM 0.19.0 H100 logs (llm-d-planner
 accuracy/results/v0.19.0/logs @ d3121e05; cases in tests/data/vllm/):
 
-- torch peak increase (activation peak) ≈ ``14.4 B × max_num_seqs × vocab`` (the dummy sampler run
+- torch peak increase (activation peak) ≈ ``14.2 B × max_num_seqs × vocab`` (the dummy sampler run
   over ``max_num_seqs`` fp32 logits rows: Gemma's 256k vocab 3.62–3.66 GiB whatever its size, Llama 3
-  128k 1.89 GiB, CodeLlama 32k 0.77 GiB) ``+ 6.2 B × max_num_batched_tokens × hidden`` (the dummy
-  forward), plus ≈0.45 GiB for MoE routing buffers (Mixtral 1.21, Qwen1.5-MoE 2.47, DeepSeek-V2-Lite
+  128k 1.89 GiB, CodeLlama 32k 0.77 GiB) ``+ 2.35 B × max_num_batched_tokens × hidden + 0.1 GiB``
+  (the dummy forward; a least-squares fit over the 19 distinct dense 0.19 H100 runs, all within
+  0.07 GiB but CodeLlama's multi-head attention, +0.16 GiB: Llama 3.1 8B → 3.3 70B (hidden 4096 → 8192)
+  adds only 0.07 GiB, Qwen2.5 7B → 72B 0.08 GiB, Granite 3.1 2B → 8B 0.10 GiB), plus ≈0.45 GiB for MoE
+  routing buffers (Mixtral 1.21, Qwen1.5-MoE 2.47, DeepSeek-V2-Lite
   1.93, Qwen3-30B-A3B 2.68 GiB against 0.63/2.18/1.50/2.18 predicted by the dense fit). f32 models
   add ≈0.3 GiB (Llama 3.1 8B f32 2.21 vs bf16 1.89 GiB). It does not shrink with TP (logits are
   gathered): Llama 3.1 8B TP1/TP2/TP4 all 1.89 GiB. Before 0.17 the sampler term was ≈2.6× larger.
@@ -46,13 +49,14 @@ BIG_GPU_BYTES = 70 * GIB
 BIG_GPU_DEFAULTS = (8192, 1024)
 SMALL_GPU_DEFAULTS = (2048, 256)
 
-SAMPLER_BYTES_PER_SEQ_VOCAB = 14.4
+SAMPLER_BYTES_PER_SEQ_VOCAB = 14.2
 # vLLM ≤ 0.16 profiled a much larger sampler peak: Qwen3-14B on H100, activation 5.64 GiB in 0.15/0.16
 # and 2.23 GiB from 0.17 (llm-d-planner accuracy/results/version-sweep); the 3.41 GiB difference over
 # 1024 seqs × 151936 vocab is 23.5 B more per (seq, vocab).
-SAMPLER_BYTES_PER_SEQ_VOCAB_BEFORE_0_17 = 14.4 + 23.5
+SAMPLER_BYTES_PER_SEQ_VOCAB_BEFORE_0_17 = 14.4 + 23.5  # 37.9 B, fitted with the earlier 14.4
 SAMPLER_CHANGED_IN = (0, 17, 0)
-FORWARD_BYTES_PER_TOKEN_HIDDEN = 6.2
+FORWARD_BYTES_PER_TOKEN_HIDDEN = 2.35
+FORWARD_FIXED_BYTES = int(0.1 * GIB)
 MOE_EXTRA_BYTES = int(0.45 * GIB)
 F32_EXTRA_BYTES = int(0.32 * GIB)
 NON_TORCH_TP1 = 268_435_456  # 0.25 GiB (engine_memory.json non_torch_bytes, Llama 3.1 8B)
@@ -112,7 +116,7 @@ def activation_peak(plan: Plan, mnbt: int, max_num_seqs: int) -> int:
     old = parse_version(plan.engine.version) < SAMPLER_CHANGED_IN
     per = SAMPLER_BYTES_PER_SEQ_VOCAB_BEFORE_0_17 if old else SAMPLER_BYTES_PER_SEQ_VOCAB
     peak = per * max_num_seqs * m.vocab_size
-    peak += FORWARD_BYTES_PER_TOKEN_HIDDEN * mnbt * m.hidden_size
+    peak += FORWARD_BYTES_PER_TOKEN_HIDDEN * mnbt * m.hidden_size + FORWARD_FIXED_BYTES
     if m.is_moe:
         peak += MOE_EXTRA_BYTES
     if m.dtype.lower() in ("f32", "fp32", "float32"):
