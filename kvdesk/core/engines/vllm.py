@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
-from kvdesk.core.dtypes import kv_type
+from kvdesk.core.dtypes import KvType, kv_type
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts, _fix_rounding, largest_true
-from kvdesk.core.engines.vllm_budget import Budget, batch_defaults, budget, parse_version
+from kvdesk.core.engines.vllm_budget import Budget, batch_defaults, budget, parse_version, run_dtype
 from kvdesk.core.engines.vllm_layout import (
     SPARSE_MLA_BLOCK,
     KvLayout,
@@ -154,6 +154,11 @@ class VllmEngine(EngineProfile):
             call[1] = st
         return st
 
+    def kv_types(self, plan: Plan) -> tuple[KvType, KvType]:
+        """KV ``auto`` = the dtype vLLM runs the model in (``--dtype``, see vllm_budget.run_dtype)."""
+        w, dt = plan.workload, run_dtype(plan)
+        return kv_type(w.kv_dtype_k, dt), kv_type(w.kv_dtype_v, dt)
+
     def _build_state(self, plan: Plan) -> VllmState:
         e = plan.engine
         tk, tv = self.kv_types(plan)
@@ -161,7 +166,7 @@ class VllmEngine(EngineProfile):
             raise InputError("vLLM uses one --kv-cache-dtype for K and V; give --kv-dtype", "kv_dtype")
         if tk.block_values != 1:
             raise InputError(f"vLLM has no '{tk.name}' KV cache (use auto, f16, bf16, f32, fp8, fp8_e5m2)", "kv_dtype")
-        state_bytes = kv_type("auto", plan.model.dtype).block_bytes  # mamba cache dtype "auto" = model dtype
+        state_bytes = kv_type("auto", run_dtype(plan)).block_bytes  # mamba cache dtype "auto" = model dtype
         version = parse_version(e.version)
         nemotron_h = plan.model.family == "nemotron_h" or plan.model.architecture.lower().startswith("nemotronh")
         ssm_default = 4 if nemotron_h and version >= NEMOTRON_H_SSM_F32_SINCE else 0
@@ -241,7 +246,7 @@ class VllmEngine(EngineProfile):
                 names=names,
                 weights=list(b.weights),
                 compute=[b.activation] * n,
-                overhead=[b.non_torch + g + b.cuda_context for g in b.cuda_graph],
+                overhead=[b.non_torch + g + b.cuda_context + b.rope_cache for g in b.cuda_graph],
                 budget=[b.total] * n,
                 rules=self._budget_rules(plan, st),
             )
@@ -436,7 +441,8 @@ class VllmEngine(EngineProfile):
                 title=f"KV budget = {plan.engine.gpu_memory_utilization:g} × total − weights − activation − non-torch",
                 detail=(
                     f"requested {b.requested:,} B; activation {b.activation:,} B (estimate); "
-                    f"non-torch {b.non_torch:,} B; CUDA graphs {max(b.cuda_graph, default=0):,} B {graphs}; "
+                    f"non-torch {b.non_torch:,} B; RoPE cos/sin cache {b.rope_cache:,} B; "
+                    f"CUDA graphs {max(b.cuda_graph, default=0):,} B {graphs}; "
                     f"CUDA context {b.cuda_context:,} B outside"
                 ),
                 source=f"{SRC_WORKER}; vllm/utils/mem_utils.py memory_profiling; fit to 0.19 logs (vllm_budget.py)",

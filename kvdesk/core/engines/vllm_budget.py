@@ -101,6 +101,7 @@ class Budget:
     available: list[int]  # KV cache memory per rank
     explicit: bool  # --kv-cache-memory given
     graphs_in_budget: bool
+    rope_cache: int = 0  # RoPE cos/sin buffer per rank (loaded with the weights, kvdesk shows it as overhead)
 
 
 def batch_defaults(plan: Plan) -> tuple[int, int]:
@@ -111,6 +112,38 @@ def batch_defaults(plan: Plan) -> tuple[int, int]:
     return tokens, min(seqs, tokens)
 
 
+def run_dtype(plan: Plan) -> str:
+    """The dtype vLLM runs the model in: ``--dtype`` (kvdesk's f32/f16/bf16 weights format), else the model's.
+
+    vllm/config/model.py ModelConfig.dtype (``--dtype float32`` overrides the config's torch_dtype); KV
+    ``auto`` and Mamba state ``auto`` follow it (vllm/v1/worker/gpu_model_runner.py get_kv_cache_spec uses
+    ``kv_cache_dtype_str_to_dtype(cache_dtype, model_config)`` = model_config.dtype for "auto"). Real log:
+    Llama 3.1 8B ``--dtype float32`` on H100 holds 175,296 tokens in 42.8 GiB (4-byte KV), half the bf16
+    count (llm-d-planner accuracy/results/v0.19.0/logs meta-llama-llama-3--h100-80gb--tp1pp1dp1--8192-dtf32.log).
+    """
+    fmt = (plan.workload.weights_format or "").strip().lower()
+    return fmt if fmt in ("f32", "f16", "bf16") else plan.model.dtype
+
+
+def rope_cache_bytes(plan: Plan) -> int:
+    """The RoPE cos/sin buffer every rank holds on top of the weights (counted in "Model loading took").
+
+    vllm/model_executor/layers/rotary_embedding/base.py RotaryEmbedding.__init__: ``cache =
+    self._compute_cos_sin_cache()`` (``max_position_embeddings × rotary_dim``: cos and sin halves)
+    ``.to(dtype)``, a non-persistent buffer; get_rope shares one per distinct setting. Small for most
+    models (Llama 3.1 8B: 131072 × 128 × 2 B = 32 MiB, the 0.03 GiB between its parameters and the logged
+    14.99 GiB), but Llama 4 Scout's 10,485,760 positions make it 2.5 GiB per GPU (logged 53.12 GiB per
+    TP4 rank against 50.6 GiB of parameters: llm-d-planner accuracy/results/v0.19.0/logs
+    meta-llama-llama-4-scout--h100-80gb--tp4pp1dp1--8192.log). rotary_dim is the head size (MLA: its
+    rope part); a partial_rotary_factor, which kvdesk does not import, would make it smaller.
+    """
+    m = plan.model
+    dims = [g.rope_dim if g.kind == "mla" else g.head_dim_k for g in m.layers if g.kind != "recurrent"]
+    rotary = max((d or 0 for d in dims), default=0)
+    dtype_bytes = 4 if run_dtype(plan).lower() in ("f32", "fp32", "float32") else 2
+    return m.native_context * rotary * dtype_bytes
+
+
 def activation_peak(plan: Plan, mnbt: int, max_num_seqs: int) -> int:
     m = plan.model
     old = parse_version(plan.engine.version) < SAMPLER_CHANGED_IN
@@ -119,7 +152,7 @@ def activation_peak(plan: Plan, mnbt: int, max_num_seqs: int) -> int:
     peak += FORWARD_BYTES_PER_TOKEN_HIDDEN * mnbt * m.hidden_size + FORWARD_FIXED_BYTES
     if m.is_moe:
         peak += MOE_EXTRA_BYTES
-    if m.dtype.lower() in ("f32", "fp32", "float32"):
+    if run_dtype(plan).lower() in ("f32", "fp32", "float32"):
         peak += F32_EXTRA_BYTES
     return int(peak)
 
@@ -139,6 +172,7 @@ def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int, max_num_seqs: in
     requested = int(total * e.gpu_memory_utilization)
     weights_all = plan.model.weights_bytes(plan.workload.weights_format)
     per_stage = [weights_all * n // max(1, sum(rank_layer_counts)) for n in rank_layer_counts]
+    rope = rope_cache_bytes(plan)
     weights = [per_stage[i // e.tp] // e.tp for i in range(ranks)]
     act = activation_peak(plan, mnbt, max_num_seqs)
     nt = non_torch(e.tp, e.pp, parse_version(e.version))
@@ -151,5 +185,7 @@ def budget(plan: Plan, rank_layer_counts: list[int], mnbt: int, max_num_seqs: in
     if e.kv_cache_memory is not None:
         available = [e.kv_cache_memory] * ranks
     else:
-        available = [requested - w - act - nt - (g if in_budget else 0) for w, g in zip(weights, graphs, strict=True)]
-    return Budget(total, requested, weights, act, nt, graphs, ctx, available, e.kv_cache_memory is not None, in_budget)
+        charged = [w + rope + act + nt + (g if in_budget else 0) for w, g in zip(weights, graphs, strict=True)]
+        available = [requested - c for c in charged]
+    explicit = e.kv_cache_memory is not None
+    return Budget(total, requested, weights, act, nt, graphs, ctx, available, explicit, in_budget, rope)
