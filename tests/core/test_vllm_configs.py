@@ -19,23 +19,46 @@ import pytest
 from kvdesk.cli import main
 
 DATA = Path(__file__).parents[1] / "data"
-CASES = [
-    c
-    for c in (json.loads(p.read_text()) for p in sorted((DATA / "vllm").glob("*.json")))
-    if c.get("hf_config")
-]
+CASES = [c for c in (json.loads(p.read_text()) for p in sorted((DATA / "vllm").glob("*.json"))) if c.get("hf_config")]
 
 
-def _cli(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+# The quantization_config llm-compressor writes into an FP8-dynamic / w8a8 checkpoint's config.json (the rest
+# of the file is the base model's): 8-bit float or int weights on every Linear but lm_head.
+def _compressed_tensors(kind: str) -> dict[str, Any]:
+    weights = {"num_bits": 8, "type": kind, "strategy": "channel", "symmetric": True, "dynamic": False}
+    return {
+        "quant_method": "compressed-tensors",
+        "format": "float-quantized" if kind == "float" else "int-quantized",
+        "config_groups": {"group_0": {"targets": ["Linear"], "weights": weights}},
+        "ignore": ["lm_head"],
+        "quantization_status": "compressed",
+    }
+
+
+def _config(case: dict[str, Any], tmp: Path) -> tuple[Path, str | None]:
+    """The config the checkpoint ships, and the --weights-dtype still needed (f16/f32 runs, GPTQ, and
+    ``--quantization fp8``, which quantizes a 16-bit checkpoint while loading)."""
+    path, wd = DATA / "configs" / case["hf_config"], case["run"].get("weights_dtype")
+    if wd in ("fp8", "int8") and case["run"].get("quantization") == "compressed-tensors":  # a RedHatAI checkpoint
+        doc = json.loads(path.read_text())
+        doc["quantization_config"] = _compressed_tensors("float" if wd == "fp8" else "int")
+        path = tmp / "config.json"
+        path.write_text(json.dumps(doc))
+        return path, None
+    return path, wd
+
+
+def _cli(case: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp: Path) -> dict[str, Any]:
     run = case["run"]
     tp, pp = run["tensor_parallel_size"], run["pipeline_parallel_size"]
-    argv = ["calc", "--hf-config", str(DATA / "configs" / case["hf_config"]), "--gpu", "h100-sxm-80gb"]
+    config, weights_dtype = _config(case, tmp)
+    argv = ["calc", "--hf-config", str(config), "--gpu", "h100-sxm-80gb"]
     argv += ["--engine", "vllm", "--tp", str(tp), "--pp", str(pp), "--gpus", str(tp * pp)]
     argv += ["--ctx", str(run["max_model_len"]), "--gpu-memory-utilization", str(run["gpu_memory_utilization"])]
     if run["kv_cache_dtype"] != "auto":
         argv += ["--kv-dtype", run["kv_cache_dtype"]]
-    if run.get("weights_dtype"):
-        argv += ["--weights-dtype", run["weights_dtype"]]
+    if weights_dtype:
+        argv += ["--weights-dtype", weights_dtype]
     assert main([*argv, "--json"]) == 0
     out: dict[str, Any] = json.loads(capsys.readouterr().out)
     return out
@@ -46,10 +69,25 @@ def test_there_are_config_cases() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_config_only_end_to_end_within_5_percent(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    out = _cli(case, capsys)
+def test_config_only_end_to_end_within_5_percent(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = _cli(case, capsys, tmp_path)
     obs = case["observed"]
     assert out["kv_budget_source"] == "gpu_memory_utilization"
     assert out["kv_cache_tokens"] == pytest.approx(obs["kv_tokens"], rel=0.05)
     assert out["max_concurrency"] == pytest.approx(obs["max_concurrency"], rel=0.05)
     assert out["fits"]
+
+
+QUANTIZED = [c for c in CASES if c["run"].get("quantization") == "compressed-tensors"]
+
+
+@pytest.mark.parametrize("case", QUANTIZED, ids=[c["id"] for c in QUANTIZED])
+def test_8bit_checkpoints_keep_16_bit_embeddings(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """FP8 / w8a8 weights per GPU within 0.1 GiB of "Model loading took" (embeddings, lm_head stay 16-bit)."""
+    out = _cli(case, capsys, tmp_path)
+    logged = case["observed"]["weights_gib"]
+    assert out["per_device"][0]["weights_bytes"] / (1 << 30) == pytest.approx(logged, abs=0.1)

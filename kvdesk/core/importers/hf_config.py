@@ -72,12 +72,30 @@ def flatten(doc: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     return cfg
 
 
+def _compressed_tensors_name(q: dict[str, Any]) -> str | None:
+    """llm-compressor's ``config_groups``: weights ``{"num_bits": 8, "type": "float"}`` is fp8 (FP8-dynamic),
+    8-bit ``int`` is int8 (w8a8), 4-bit ``int`` is group int4 (w4a16, sized like GPTQ); nvfp4 by format."""
+    if "fp4" in str(q.get("format", "")).lower():
+        return "nvfp4"
+    groups = q.get("config_groups")
+    for group in groups.values() if isinstance(groups, dict) else []:
+        w = group.get("weights") if isinstance(group, dict) else None
+        if isinstance(w, dict) and w.get("num_bits") in (4, 8):
+            kind = str(w.get("type", "int")).lower()
+            if w["num_bits"] == 8:
+                return "fp8" if kind == "float" else "int8"
+            return "nvfp4" if kind == "float" else "gptq-int4"
+    return "fp8" if "fp8" in json.dumps(q).lower() else None
+
+
 def _quant_name(q: dict[str, Any]) -> str | None:
     method = str(q.get("quant_method", "")).lower()
     bits = q.get("bits") or q.get("w_bit")
     if method in ("awq", "gptq") and bits:
         return f"{method}-int{bits}"
-    if method == "fp8" or (method == "compressed-tensors" and "fp8" in json.dumps(q).lower()):
+    if method == "compressed-tensors":
+        return _compressed_tensors_name(q) or method
+    if method == "fp8":
         return "fp8"
     if method == "mxfp4":
         return "MXFP4"
@@ -101,7 +119,30 @@ def _formats(
         return name, [WeightFormat(name=name, bytes=weights.total_bytes, source=src)]
     if name in ("bf16", "f16"):
         return name, [WeightFormat(name=name, bytes=params * 2, source="computed: params × 2 (no safetensors read)")]
+    if quant in QUANT_BITS:
+        # Quantized checkpoints quantize the Linear layers only: the token embedding and (llm-compressor
+        # "ignore": ["lm_head"]; GPTQ/AWQ alike) lm_head stay 16-bit. vLLM loads them so: Llama 3.1 8B
+        # FP8 / w8a8 "Model loading took 8.49 GiB" against 7.48 GiB for every parameter at 1 byte
+        # (llm-d-planner accuracy/results/v0.19.0/logs, w8a8-redhatai-llam…-dtf16.log, …-qfp8.log).
+        embed = _embedding_params(cfg)
+        size = int((params - embed) * QUANT_BITS[quant] / 8) + 2 * embed
+        src = (
+            f"computed: {params - embed:,} linear params at {QUANT_BITS[quant]:g} bits + {embed:,} embedding params × 2"
+        )
+        return name, [WeightFormat(name=name, bytes=size, source=src)]
     return name, []
+
+
+# bits per quantized Linear weight (8-bit checkpoints: per-channel/tensor scales are negligible). GPTQ/AWQ
+# int4 keep their 16-bit embeddings too (Llama 3.1 8B w4a16 loads 5.38 GiB, not 3.97) but are still sized
+# at 4.25 bits for every parameter here, as tests/core/test_importers_hf.py pins.
+QUANT_BITS = {"fp8": 8.0, "int8": 8.0}
+
+
+def _embedding_params(cfg: dict[str, Any]) -> int:
+    vocab = cfg_int(cfg, "vocab_size", default=0) or 0
+    hidden = cfg_int(cfg, "hidden_size", "n_embd", "d_model", default=0) or 0
+    return vocab * hidden * (1 if cfg.get("tie_word_embeddings") else 2)
 
 
 def _safetensors(folder: Path, notes: list[str]) -> SafetensorsWeights | None:
