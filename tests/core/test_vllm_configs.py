@@ -17,6 +17,10 @@ from typing import Any
 import pytest
 
 from kvdesk.cli import main
+from kvdesk.core.calculator import calculate
+from kvdesk.core.gpu import GpuSpec
+from kvdesk.core.model import ModelSpec
+from kvdesk.core.plan import EngineSettings, Plan, Workload
 
 DATA = Path(__file__).parents[1] / "data"
 CASES = [c for c in (json.loads(p.read_text()) for p in sorted((DATA / "vllm").glob("*.json"))) if c.get("hf_config")]
@@ -91,3 +95,27 @@ def test_8bit_checkpoints_keep_16_bit_embeddings(
     out = _cli(case, capsys, tmp_path)
     logged = case["observed"]["weights_gib"]
     assert out["per_device"][0]["weights_bytes"] / (1 << 30) == pytest.approx(logged, abs=0.1)
+
+
+def test_failed_log_phi2_max_model_len_above_its_positions_does_not_fit() -> None:
+    """microsoft-phi-2--h100-80gb--tp1pp1dp1--8192.FAILED.log (llm-d-planner @ d3121e05): vLLM 0.19 refused
+    max_model_len 8192 > max_position_embeddings 2048; the same model at 2048 started (phi2-ctx2048 case)."""
+    case = json.loads((DATA / "vllm" / "phi2-ctx2048.json").read_text())
+    plan = Plan(
+        model=ModelSpec.model_validate(case["model_spec"]),
+        gpu=GpuSpec(name="NVIDIA H100 80GB", memory_bytes=round(case["run"]["gpu_total_gib"] * (1 << 30))),
+        workload=Workload(context=8192),
+        engine=EngineSettings(name="vllm", version="0.19.0", gpu_memory_utilization=0.95),
+    )
+    bd = calculate(plan)
+    assert not bd.fits and bd.max_batch == 0
+    assert any("vLLM refuses it" in w for w in bd.warnings)
+    assert calculate(plan.with_workload(context=2048)).fits
+
+
+def test_failed_log_qwen3_14b_tp5_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """qwen-qwen3-14b--h100-80gb--tp5pp1dp1--8192.FAILED.log: vLLM could not split Qwen3-14B five ways."""
+    argv = ["calc", "--hf-config", str(DATA / "configs" / "qwen3-14b.json"), "--gpu", "h100-sxm-80gb"]
+    argv += ["--engine", "vllm", "--tp", "5", "--gpus", "5", "--ctx", "8192", "--json"]
+    assert main(argv) != 0
+    assert "tp 5" in capsys.readouterr().err

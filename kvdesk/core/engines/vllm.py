@@ -259,12 +259,14 @@ class VllmEngine(EngineProfile):
     ) -> npt.NDArray[np.bool_]:
         st = self.state(plan)
         ok = st.concurrency(ctx) >= np.asarray(batch, dtype=np.float64)
+        if plan.model.native_context:  # vLLM refuses a max_model_len above the model's (see calculate)
+            ok = ok & (np.asarray(ctx) <= plan.model.native_context)
         return np.asarray(ok & self._base_ok(st, fixed))
 
     def max_batch(self, plan: Plan, fixed: FixedCosts, ctx: int) -> int:
         """floor(max_concurrency): ``num_blocks // blocks per request`` (tokens // ctx before 0.9)."""
         st = self.state(plan)
-        if not self._base_ok(st, fixed):
+        if not self._base_ok(st, fixed) or 0 < plan.model.native_context < ctx:  # vLLM refuses (see calculate)
             return 0
         if st.legacy:
             return min(MAX_BATCH, st.tokens // max(1, ctx))
@@ -310,6 +312,13 @@ class VllmEngine(EngineProfile):
         # pool holds `batch` requests of max_model_len = ctx
         conc = st.concurrency_at(w.context)
         bd.fits = bd.fits and st.num_blocks > 0 and conc >= w.batch
+        # vllm/config/model.py _get_and_verify_max_len: a max_model_len above the config's
+        # max_position_embeddings is a ValueError (unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1). Real log:
+        # microsoft/phi-2 (2048 positions) with max_model_len 8192 on vLLM 0.19 failed with "User-specified
+        # max_model_len (8192) is greater than the derived max_model_len" (llm-d-planner
+        # accuracy/results/v0.19.0/logs/microsoft-phi-2--h100-80gb--tp1pp1dp1--8192.FAILED.log @ d3121e05).
+        if plan.model.native_context and w.context > plan.model.native_context:
+            bd.fits = False
         if st.num_blocks == 0:
             bd.warnings.append("vLLM would not start: no memory left for KV cache blocks after weights and profiling")
         elif conc < 1:
