@@ -19,6 +19,7 @@ import pytest
 from kvdesk.cli import main
 from kvdesk.core.calculator import calculate
 from kvdesk.core.gpu import GpuSpec
+from kvdesk.core.importers.hf_config import import_hf_config
 from kvdesk.core.model import ModelSpec
 from kvdesk.core.plan import EngineSettings, Plan, Workload
 
@@ -119,3 +120,42 @@ def test_failed_log_qwen3_14b_tp5_is_refused(capsys: pytest.CaptureFixture[str])
     argv += ["--engine", "vllm", "--tp", "5", "--gpus", "5", "--ctx", "8192", "--json"]
     assert main(argv) != 0
     assert "tp 5" in capsys.readouterr().err
+
+
+RUNS = json.loads((DATA / "vllm" / "runs" / "llmd_runs_without_logs.json").read_text())["cases"]
+
+
+def _run_plan(run_case: dict[str, Any]) -> Plan:
+    run = run_case["run"]
+    tp, pp = run["tensor_parallel_size"], run["pipeline_parallel_size"]
+    kvd = run["kv_cache_dtype"] or "auto"
+    weights = {"float16": "f16", "half": "f16", "float32": "f32"}.get(run["dtype"])
+    return Plan(
+        model=import_hf_config(DATA / "configs" / run_case["hf_config"]).model,
+        gpu=GpuSpec(name="NVIDIA H100 80GB HBM3", memory_bytes=round(79.19 * (1 << 30))),
+        gpu_count=tp * pp,
+        workload=Workload(context=run["max_model_len"], kv_dtype_k=kvd, kv_dtype_v=kvd, weights_format=weights),
+        engine=EngineSettings(
+            name="vllm", version="0.19.0", tp=tp, pp=pp, gpu_memory_utilization=run["gpu_memory_utilization"]
+        ),
+    )
+
+
+def _tokens_at(plan: Plan, budget: int) -> dict[str, Any]:
+    return calculate(plan.with_engine(kv_cache_memory=budget)).extra
+
+
+@pytest.mark.parametrize("run_case", RUNS, ids=[c["source"].split("/runs/")[1].split(".json")[0] for c in RUNS])
+def test_runs_without_logs_given_budget_and_config_only(run_case: dict[str, Any]) -> None:
+    """Given the logged budget (±0.005 GiB): some budget gives the logged tokens and concurrency exactly
+    (the summaries' kv_cache_blocks is tokens / 16, not num_gpu_blocks, for hybrid models); from the
+    config alone: tokens within 5 %."""
+    obs, plan = run_case["observed"], _run_plan(run_case)
+    lo, hi = (int((obs["kv_cache_memory_gib"] + d) * (1 << 30)) for d in (-0.005, 0.005))
+    assert _tokens_at(plan, lo)["kv_cache_tokens"] <= obs["kv_cache_tokens"] <= _tokens_at(plan, hi)["kv_cache_tokens"]
+    while lo < hi:  # the smallest budget reaching the logged tokens
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if _tokens_at(plan, mid)["kv_cache_tokens"] < obs["kv_cache_tokens"] else (lo, mid)
+    extra = _tokens_at(plan, lo)
+    assert (extra["kv_cache_tokens"], extra["max_concurrency"]) == (obs["kv_cache_tokens"], obs["max_concurrency"])
+    assert calculate(plan).extra["kv_cache_tokens"] == pytest.approx(obs["kv_cache_tokens"], rel=0.05)
