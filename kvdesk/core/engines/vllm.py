@@ -11,105 +11,28 @@ source it follows). This module turns them into a Breakdown:
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-
 import numpy as np
 import numpy.typing as npt
 
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.dtypes import KvType, kv_type
+from kvdesk.core.engines import vllm_report as report
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts, _fix_rounding, largest_true
-from kvdesk.core.engines.vllm_budget import Budget, batch_defaults, budget, parse_version, run_dtype
+from kvdesk.core.engines.vllm_budget import batch_defaults, budget, parse_version, run_dtype
 from kvdesk.core.engines.vllm_layout import (
     SPARSE_MLA_BLOCK,
-    KvLayout,
     build_layout,
     pp_partition,
     sparse_block_size,
-    sparse_mla_rules,
+)
+from kvdesk.core.engines.vllm_state import (
+    LEGACY_CONCURRENCY_BEFORE,
+    NEMOTRON_H_SSM_F32_SINCE,
+    TOKENS_FROM_CONCURRENCY_SINCE,
+    VllmState,
 )
 from kvdesk.core.errors import InputError
 from kvdesk.core.plan import MAX_BATCH, MAX_CONTEXT, Plan
-
-SRC_UTILS = "vllm/v1/core/kv_cache_utils.py"
-SRC_SPEC = "vllm/v1/kv_cache_interface.py"
-SRC_WORKER = "vllm/v1/worker/gpu_worker.py determine_available_memory"
-SRC_MODEL = "vllm/config/model.py"
-# vLLM < 0.9 (early v1): max_concurrency = num_blocks × block_size / max_model_len
-# (kv_cache_utils.py _get_kv_cache_config_uniform_type, v0.8.x); later versions use
-# get_max_concurrency_for_kv_cache_config (whole blocks per request).
-LEGACY_CONCURRENCY_BEFORE = (0, 9, 0)
-# _report_kv_cache_config from vLLM 0.20 (vllm-project/vllm#38364 / #40694, "GPU KV cache size in tokens =
-# max_concurrency * max_model_len"): num_tokens = int(max_concurrency × max_model_len) instead of
-# num_blocks // groups × min block size. Bracketed by real logs: 0.19.2rc1 (Gemma 4 26B, 72,400 tokens =
-# whole blocks) prints the old number, 0.20.2 (Gemma 4 26B, 286,007) and 0.22.0 (Qwen3.5-4B, 163,225) the new.
-TOKENS_FROM_CONCURRENCY_SINCE = (0, 20, 0)
-# NemotronH whose config names no mamba_ssm_cache_dtype: vllm#29978 (2025-12) made vLLM's default
-# float16 (same bytes as the bf16 model dtype), vllm#39032 (merged 2026-04-05, ≈ 0.20) float32
-# (vllm/model_executor/models/config.py NemotronHForCausalLMConfig.DEFAULT_MAMBA_SSM_CACHE_DTYPE).
-NEMOTRON_H_SSM_F32_SINCE = (0, 20, 0)
-
-
-@dataclass(frozen=True)
-class VllmState:
-    layout: KvLayout
-    budget: Budget
-    num_blocks: int
-    mnbt: int
-    legacy: bool
-    tp: int
-    memo: dict[str, object] = field(default_factory=dict, compare=False)
-    tokens_from_concurrency: bool = False
-
-    @property
-    def tokens(self) -> int:
-        if not self.layout.groups:
-            return 0
-        if self.legacy:
-            return self.num_blocks * self.layout.min_block_size
-        return self.num_blocks // self.layout.n_groups * self.layout.min_block_size
-
-    def reported_tokens(self, ctx: int) -> int:
-        """The "GPU KV cache size: N tokens" vLLM prints for max_model_len ``ctx``."""
-        if not self.tokens_from_concurrency or not self.layout.groups:
-            return self.tokens
-        return int(self.num_blocks / max(self.blocks_for(ctx), 1) * ctx)
-
-    def blocks_for(self, ctx: int) -> int:
-        """``blocks_per_request`` of one max_model_len; the last answer is kept (one calculate()
-        asks for the plan's context four times)."""
-        hit = self.memo.get("blocks_for")
-        if isinstance(hit, tuple) and hit[0] == ctx:
-            return int(hit[1])
-        per_req = int(self.layout.blocks_per_request(np.int64(ctx), self.mnbt))
-        self.memo["blocks_for"] = (ctx, per_req)
-        return per_req
-
-    def concurrency_at(self, ctx: int) -> float:
-        """``float(concurrency(ctx))`` for one context in Python numbers (the same divisions)."""
-        if not self.layout.groups:
-            return math.inf
-        if self.legacy:
-            return self.tokens / max(ctx, 1)
-        return self.num_blocks / max(self.blocks_for(ctx), 1)
-
-    def concurrency(self, ctx: npt.ArrayLike) -> npt.NDArray[np.float64]:
-        c = np.asarray(ctx, dtype=np.int64)
-        if not self.layout.groups:
-            return np.full(c.shape, np.inf)
-        if self.legacy:
-            return np.asarray(self.tokens / np.maximum(c, 1), dtype=np.float64)
-        per_req = self.layout.blocks_per_request(c, self.mnbt)
-        return np.asarray(self.num_blocks / np.maximum(per_req, 1), dtype=np.float64)
-
-    def pool_bytes(self) -> list[int]:
-        """Bytes of KV tensors per device (``KVCacheTensor.size`` summed): num_blocks × block bytes."""
-        return [self.num_blocks * b for b in self.device_block_bytes()]
-
-    def device_block_bytes(self) -> list[int]:
-        """Bytes of one block on each device (tp ranks of a pipeline stage hold the same layers)."""
-        return [self.layout.rank_block_bytes[i // self.tp] for i in range(len(self.budget.weights))]
 
 
 class VllmEngine(EngineProfile):
@@ -248,7 +171,7 @@ class VllmEngine(EngineProfile):
                 compute=[b.activation] * n,
                 overhead=[b.non_torch + g + b.cuda_context + b.rope_cache for g in b.cuda_graph],
                 budget=[b.total] * n,
-                rules=self._budget_rules(plan, st),
+                rules=report.budget_rules(plan, st),
             )
         f = st.memo["fixed"]
         assert isinstance(f, FixedCosts)
@@ -384,79 +307,8 @@ class VllmEngine(EngineProfile):
     def cache_rules(self, plan: Plan) -> list[Rule]:
         st = self.state(plan)
         if "cache_rules" not in st.memo:
-            st.memo["cache_rules"] = self._cache_rules(plan, st)
+            st.memo["cache_rules"] = report.cache_rules(plan, st)
         return list(st.memo["cache_rules"])  # type: ignore[call-overload]
-
-    def _cache_rules(self, plan: Plan, st: VllmState) -> list[Rule]:
-        lay = st.layout
-        e = plan.engine
-        bs = sparse_block_size(plan.model.layers, e.block_size)
-        rules = [
-            Rule(
-                id="vllm.page",
-                title=f"Paged KV: {bs}-token blocks; page = 2 × block × max(1, kv_heads/TP) × head × dtype",
-                detail=f"page {lay.page_bytes:,} B/layer; TP {e.tp} splits heads, PP {e.pp} layers; MLA: 1 latent",
-                source=f"{SRC_SPEC} AttentionSpec, MLAAttentionSpec real_page_size_bytes; {SRC_MODEL} get_num_kv_heads",
-            ),
-            *sparse_mla_rules(plan.model.layers, plan.workload.kv_dtype_k),
-            Rule(
-                id="vllm.blocks",
-                title=f"num_gpu_blocks = available // page // layers per group = {st.num_blocks:,}",
-                detail="the smallest pipeline rank sets num_blocks for all ranks",
-                source=f"{SRC_UTILS} get_num_blocks, get_kv_cache_configs",
-            ),
-            Rule(
-                id="vllm.pool",
-                title="KV reported = the whole pool vLLM allocates",
-                detail="vLLM allocates num_gpu_blocks blocks up front, whatever the batch; a bigger batch does not fit",
-                source=f"{SRC_UTILS} get_kv_cache_config_from_groups (KVCacheTensor size = page × num_blocks)",
-            ),
-            Rule(
-                id="vllm.concurrency",
-                title="max_concurrency = num_blocks / blocks one max_model_len request needs",
-                detail="sliding layers need min(window - 1 + max_num_batched_tokens, L) tokens + 1 block",
-                source=f"{SRC_UTILS} get_max_concurrency_for_kv_cache_config; {SRC_SPEC} max_memory_usage_bytes",
-            ),
-        ]
-        if lay.n_groups > 1:
-            rules.append(
-                Rule(
-                    id="vllm.hybrid",
-                    title=f"Hybrid: {lay.n_groups} KV groups × {lay.group_size} layers, {lay.padding_layers} padding",
-                    detail="tokens = num_blocks // groups × block_size",
-                    source=f"{SRC_UTILS} _get_kv_cache_groups_uniform_page_size, _report_kv_cache_config",
-                )
-            )
-        if st.legacy:
-            rules.append(
-                Rule(id="vllm.legacy", title="vLLM < 0.9: max_concurrency = tokens / max_model_len", source=SRC_UTILS)
-            )
-        return rules
-
-    def _budget_rules(self, plan: Plan, st: VllmState) -> list[Rule]:
-        b = st.budget
-        if b.explicit:
-            return [
-                Rule(
-                    id="vllm.kv_cache_memory",
-                    title=f"--kv-cache-memory {b.available[0]:,} B per GPU",
-                    source=SRC_WORKER,
-                )
-            ]
-        graphs = "charged" if b.graphs_in_budget else "not charged (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS off)"
-        return [
-            Rule(
-                id="vllm.budget",
-                title=f"KV budget = {plan.engine.gpu_memory_utilization:g} × total − weights − activation − non-torch",
-                detail=(
-                    f"requested {b.requested:,} B; activation {b.activation:,} B (estimate); "
-                    f"non-torch {b.non_torch:,} B; RoPE cos/sin cache {b.rope_cache:,} B; "
-                    f"CUDA graphs {max(b.cuda_graph, default=0):,} B {graphs}; "
-                    f"CUDA context {b.cuda_context:,} B outside"
-                ),
-                source=f"{SRC_WORKER}; vllm/utils/mem_utils.py memory_profiling; fit to 0.19 logs (vllm_budget.py)",
-            )
-        ]
 
     def formula(self, plan: Plan) -> str:
         st = self.state(plan)
