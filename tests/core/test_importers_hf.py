@@ -313,7 +313,9 @@ def test_awq_quantization_config(tmp_path: Path) -> None:
     cfg["quantization_config"] = {"quant_method": "awq", "bits": 4, "group_size": 128}
     m = _import(tmp_path, cfg)
     assert m.dtype == "awq-int4"
-    assert m.weights_bytes() == int(m.params_total * 4.25 / 8)
+    # the Linear layers at 4.25 bits, the (untied) embedding and lm_head at 16 bits
+    embed = cfg["vocab_size"] * cfg["hidden_size"] * (1 if cfg.get("tie_word_embeddings") else 2)
+    assert m.weights_bytes() == int((m.params_total - embed) * 4.25 / 8) + 2 * embed
 
 
 def test_random_config_values_only_raise_input_error(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -46,13 +46,18 @@ def _config(case: dict[str, Any], tmp: Path) -> tuple[Path, str | None]:
     """The config the checkpoint ships, and the --weights-dtype still needed (f16/f32 runs, GPTQ, and
     ``--quantization fp8``, which quantizes a 16-bit checkpoint while loading)."""
     path, wd = DATA / "configs" / case["hf_config"], case["run"].get("weights_dtype")
-    if wd in ("fp8", "int8") and case["run"].get("quantization") == "compressed-tensors":  # a RedHatAI checkpoint
-        doc = json.loads(path.read_text())
-        doc["quantization_config"] = _compressed_tensors("float" if wd == "fp8" else "int")
-        path = tmp / "config.json"
-        path.write_text(json.dumps(doc))
-        return path, None
-    return path, wd
+    quant = case["run"].get("quantization")
+    if wd in ("fp8", "int8") and quant == "compressed-tensors":  # a RedHatAI checkpoint
+        q = _compressed_tensors("float" if wd == "fp8" else "int")
+    elif wd == "gptq-int4" and quant == "gptq_marlin":  # a GPTQ checkpoint (vLLM picks the Marlin kernel)
+        q = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": True, "sym": True}
+    else:
+        return path, wd
+    doc = json.loads(path.read_text())
+    doc["quantization_config"] = q
+    path = tmp / "config.json"
+    path.write_text(json.dumps(doc))
+    return path, None
 
 
 def _cli(case: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp: Path) -> dict[str, Any]:
@@ -87,14 +92,15 @@ def test_config_only_end_to_end_within_5_percent(
     assert out["fits"]
 
 
-QUANTIZED = [c for c in CASES if c["run"].get("quantization") == "compressed-tensors"]
+QUANTIZED = [c for c in CASES if c["run"].get("quantization") in ("compressed-tensors", "gptq_marlin")]
 
 
 @pytest.mark.parametrize("case", QUANTIZED, ids=[c["id"] for c in QUANTIZED])
-def test_8bit_checkpoints_keep_16_bit_embeddings(
+def test_quantized_checkpoints_keep_16_bit_embeddings(
     case: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """FP8 / w8a8 weights per GPU within 0.1 GiB of "Model loading took" (embeddings, lm_head stay 16-bit)."""
+    """FP8 / w8a8 / GPTQ w4a16 weights per GPU within 0.1 GiB of "Model loading took" (embeddings and lm_head
+    stay 16-bit)."""
     out = _cli(case, capsys, tmp_path)
     logged = case["observed"]["weights_gib"]
     assert out["per_device"][0]["weights_bytes"] / (1 << 30) == pytest.approx(logged, abs=0.1)
