@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from kvdesk.core.breakdown import Breakdown, DeviceBreakdown, Rule
 from kvdesk.core.dtypes import KvType, kv_type
+from kvdesk.core.engines.memo import AnchoredMemo
 from kvdesk.core.engines.search import Guess, largest_true, largest_true_pair
 from kvdesk.core.plan import MAX_BATCH, MAX_CONTEXT, Plan
 
@@ -266,19 +267,13 @@ class EngineProfile:
         return seconds * 1000.0, (seconds / ideal) if ideal > 0 else 1.0
 
 
-# (id(model), weights format) -> (model, bytes); the model is kept so its id cannot be reused
-_ACTIVE: dict[tuple[int, str | None], tuple[object, int]] = {}
+_ACTIVE: AnchoredMemo[int] = AnchoredMemo(64)
 
 
 def _active_weights_bytes(plan: Plan) -> int:
     """``model.active_weights_bytes(format)``, memoised per (frozen) model and format."""
-    key = (id(plan.model), plan.workload.weights_format)
-    hit = _ACTIVE.get(key)
-    if hit is None or hit[0] is not plan.model:
-        if len(_ACTIVE) > 64:
-            _ACTIVE.clear()
-        hit = _ACTIVE[key] = (plan.model, plan.model.active_weights_bytes(plan.workload.weights_format))
-    return hit[1]
+    fmt = plan.workload.weights_format
+    return _ACTIVE.get((id(plan.model), fmt), plan.model, plan.model.active_weights_bytes, fmt)
 
 
 def _scalar(a: npt.ArrayLike) -> float:

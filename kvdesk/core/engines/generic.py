@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from kvdesk.core.breakdown import Rule
 from kvdesk.core.engines.base import CacheArrays, EngineProfile, FixedCosts
+from kvdesk.core.engines.memo import AnchoredMemo
 from kvdesk.core.engines.search import Guess, solve_piecewise
 from kvdesk.core.plan import Plan
 
@@ -40,18 +41,18 @@ class GenericEngine(EngineProfile):
     label = "Generic (textbook formula)"
 
     def __init__(self) -> None:
-        # small memos keyed by what each result depends on; the model is compared by identity and kept
-        # referenced, so a recycled id() can never hit a stale entry
-        self._coeff_memo: dict[tuple[object, ...], tuple[object, _Coeffs]] = {}
-        self._fixed_memo: dict[tuple[object, ...], tuple[object, FixedCosts]] = {}
-        self._formula_memo: dict[tuple[object, ...], tuple[object, tuple[str, str] | None]] = {}
+        # small memos keyed by what each result depends on, anchored on the model (memo.py)
+        self._coeff_memo: AnchoredMemo[_Coeffs] = AnchoredMemo(64)
+        self._fixed_memo: AnchoredMemo[FixedCosts] = AnchoredMemo(64)
+        self._formula_memo: AnchoredMemo[tuple[str, str] | None] = AnchoredMemo(64)
 
     def _coeffs(self, plan: Plan) -> _Coeffs:
         w = plan.workload
         key = (id(plan.model), w.kv_dtype_k, w.kv_dtype_v, w.kv_heads_override)
-        hit = self._coeff_memo.get(key)
-        if hit is not None and hit[0] is plan.model:
-            return hit[1]
+        return self._coeff_memo.get(key, plan.model, self._build_coeffs, plan)
+
+    def _build_coeffs(self, plan: Plan) -> _Coeffs:
+        w = plan.workload
         tk, tv = self.kv_types(plan)
         override = w.kv_heads_override
         k_full = v_full = state = 0.0
@@ -69,11 +70,7 @@ class GenericEngine(EngineProfile):
                 else:
                     k_full += k
                     v_full += v
-        coeffs = _Coeffs(k_full, v_full, tuple((win, kv[0], kv[1]) for win, kv in windowed.items()), state)
-        if len(self._coeff_memo) > 64:
-            self._coeff_memo.clear()
-        self._coeff_memo[key] = (plan.model, coeffs)
-        return coeffs
+        return _Coeffs(k_full, v_full, tuple((win, kv[0], kv[1]) for win, kv in windowed.items()), state)
 
     def cache(self, plan: Plan, ctx: npt.ArrayLike, batch: npt.ArrayLike) -> CacheArrays:
         ctx_a = np.asarray(ctx, dtype=np.float64)
@@ -107,12 +104,8 @@ class GenericEngine(EngineProfile):
     def fixed(self, plan: Plan) -> FixedCosts:
         w, e = plan.workload, plan.engine
         key = (id(plan.model), w.weights_format, plan.gpu_count, plan.gpu.usable_bytes, e.overhead_bytes)
-        hit = self._fixed_memo.get(key)
-        if hit is None or hit[0] is not plan.model:
-            if len(self._fixed_memo) > 64:
-                self._fixed_memo.clear()
-            hit = self._fixed_memo[key] = (plan.model, self._fixed(plan))
-        f = hit[1]  # a copy: calculate() replaces the overhead list for calibration
+        f = self._fixed_memo.get(key, plan.model, self._fixed, plan)
+        # a copy: calculate() replaces the overhead list for calibration
         return FixedCosts(f.names, f.weights, f.compute, list(f.overhead), f.budget, f.rules)
 
     def _fixed(self, plan: Plan) -> FixedCosts:
@@ -165,9 +158,10 @@ class GenericEngine(EngineProfile):
         """The parts of the formula around ctx × batch that depend on the model and dtypes only."""
         w = plan.workload
         key = (id(plan.model), w.kv_dtype_k, w.kv_dtype_v, w.kv_heads_override)
-        hit = self._formula_memo.get(key)
-        if hit is not None and hit[0] is plan.model:
-            return hit[1]
+        return self._formula_memo.get(key, plan.model, self._build_formula_head, plan)
+
+    def _build_formula_head(self, plan: Plan) -> tuple[str, str] | None:
+        w = plan.workload
         full = [g for g in plan.model.layers if g.kind == "full"]
         head: tuple[str, str] | None = None
         if full:
@@ -184,9 +178,6 @@ class GenericEngine(EngineProfile):
                 )
             else:
                 head = (f"{layers} full layers: (K {int(c.k_full):,} B + V {int(c.v_full):,} B per token) × ", "")
-        if len(self._formula_memo) > 64:
-            self._formula_memo.clear()
-        self._formula_memo[key] = (plan.model, head)
         return head
 
 

@@ -42,6 +42,7 @@ from kvdesk.core.engines.llamacpp_rules import (
     rs_planes,
     swa_cells,
 )
+from kvdesk.core.engines.memo import AnchoredMemo
 from kvdesk.core.engines.search import Guess
 from kvdesk.core.errors import InputError
 from kvdesk.core.plan import Plan
@@ -49,6 +50,10 @@ from kvdesk.core.plan import Plan
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 MIB = 1 << 20
+
+
+def _first_cell(cells: dict[str, npt.NDArray[np.int64]]) -> dict[str, npt.NDArray[np.int64]]:
+    return {k: (a[0] if np.ndim(a) else a) for k, a in cells.items()}
 
 
 # Memo entries hold per-device lists (up to gpu_count = 1024 long): 1024 entries of those reached
@@ -62,13 +67,13 @@ class LlamaCppEngine(EngineProfile):
     per_token_from_step = False  # calculate() reports bytes per cell (cells come in steps of 256)
 
     def __init__(self) -> None:
-        self._layouts: dict[tuple[object, ...], tuple[object, Settings, Layout]] = {}
-        self._settings: dict[tuple[object, ...], Settings] = {}
-        self._cells: dict[tuple[object, ...], dict[str, npt.NDArray[np.int64]]] = {}
-        self._scalar: dict[tuple[object, ...], tuple[object, Any]] = {}
+        self._layouts: dict[tuple[object, ...], tuple[object, Settings, Layout]] = {}  # two anchors
+        self._settings: AnchoredMemo[Settings] = AnchoredMemo(256)  # values only: no anchor
+        self._cells: AnchoredMemo[dict[str, npt.NDArray[np.int64]]] = AnchoredMemo(1024)
+        self._scalar: AnchoredMemo[Any] = AnchoredMemo(_MEMO_MAX)
         # report parts keyed on context/batch: their own memo, so a GUI sweeping the context does not
         # evict the fixed costs from _scalar
-        self._report: dict[tuple[object, ...], tuple[object, Any]] = {}
+        self._report: AnchoredMemo[Any] = AnchoredMemo(_MEMO_MAX)
         self._fit_memo: dict[tuple[object, ...], FitConsts] = {}
         self._fit_last: tuple[FixedCosts, Layout, Settings, FitConsts] | None = None
         self._call: tuple[Plan, Settings, Layout] | None = None  # (plan, settings, layout) during calculate()
@@ -92,12 +97,7 @@ class LlamaCppEngine(EngineProfile):
             w.kv_dtype_v,
             e.rs_seq,
         )
-        hit = self._settings.get(key)
-        if hit is None:
-            if len(self._settings) > 256:
-                self._settings.clear()
-            hit = self._settings[key] = self._resolve(plan)
-        return hit
+        return self._settings.get(key, None, self._resolve, plan)
 
     def _resolve(self, plan: Plan) -> Settings:
         e = plan.engine
@@ -157,12 +157,7 @@ class LlamaCppEngine(EngineProfile):
         lay = self._lay(plan, s)
         if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
             key = (s, lay.cells_key, int(ctx), int(batch))
-            hit = self._cells.get(key)
-            if hit is None:
-                if len(self._cells) > 1024:
-                    self._cells.clear()
-                hit = self._cells[key] = self._cells_for(s, lay, ctx, batch)
-            return hit
+            return self._cells.get(key, None, self._cells_for, s, lay, ctx, batch)
         return self._cells_for(s, lay, ctx, batch)
 
     def _cells_for(
@@ -184,13 +179,8 @@ class LlamaCppEngine(EngineProfile):
         s = self.settings(plan)
         lay = self._lay(plan, s)
         if isinstance(ctx, int | np.integer) and isinstance(batch, int | np.integer):
-            key = ("cache", s, id(lay), int(ctx), int(batch))  # value keeps lay: its id cannot be reused
-            hit = self._scalar.get(key)
-            if hit is None or hit[0] is not lay:
-                if len(self._scalar) > _MEMO_MAX:
-                    self._scalar.clear()
-                hit = self._scalar[key] = (lay, self._cache_for(plan, lay, ctx, batch))
-            c = hit[1]
+            key = ("cache", s, id(lay), int(ctx), int(batch))
+            c = self._scalar.get(key, lay, self._cache_for, plan, lay, ctx, batch)
             return CacheArrays(k=c.k.copy(), v=c.v.copy(), state=c.state.copy())
         return self._cache_for(plan, lay, ctx, batch)
 
@@ -232,10 +222,8 @@ class LlamaCppEngine(EngineProfile):
         lay = self._lay(plan, s)
         cells = self._cells_for(s, lay, ctx, batch)
         ok = fits_from_cells(self._fit_consts(plan, s, lay, fixed), lay, cells, batch)
-        key = (s, lay.cells_key, int(ctx[0]), int(batch[0]))
-        if key not in self._cells and len(self._cells) <= 1024:
-            # the plan's own cell, for extra(), the rules and the formula: already computed here
-            self._cells[key] = {k: (a[0] if np.ndim(a) else a) for k, a in cells.items()}
+        # the plan's own cell, for extra(), the rules and the formula: already computed here
+        self._cells.get((s, lay.cells_key, int(ctx[0]), int(batch[0])), None, _first_cell, cells)
         return head_cache(lay, cells, batch, n_head), ok[n_head:]
 
     def limit_guesses(self, plan: Plan, fixed: FixedCosts) -> tuple[Guess | None, Guess | None]:
@@ -319,12 +307,7 @@ class LlamaCppEngine(EngineProfile):
             e.overhead_bytes,
             e.fit_margin_bytes,
         )
-        hit = self._scalar.get(key)
-        if hit is None or hit[0] is not plan.model:
-            if len(self._scalar) > _MEMO_MAX:
-                self._scalar.clear()
-            hit = self._scalar[key] = (plan.model, self._fixed(plan))
-        f: FixedCosts = hit[1]
+        f: FixedCosts = self._scalar.get(key, plan.model, self._fixed, plan)
         # a new object with its own overhead list (calculate() replaces it for calibration); the
         # other lists are never modified after _fixed() and are shared
         return FixedCosts(f.names, f.weights, f.compute, list(f.overhead), f.budget, f.rules)
@@ -378,12 +361,7 @@ class LlamaCppEngine(EngineProfile):
         s = self.settings(plan)
         w = plan.workload
         key = (what, type(self).__name__, s, id(plan.model), w.context, w.batch, w.kv_heads_override)
-        hit = self._report.get(key)
-        if hit is None or hit[0] is not plan.model:
-            if len(self._report) > _MEMO_MAX:
-                self._report.clear()
-            hit = self._report[key] = (plan.model, fn(plan))
-        return hit[1]
+        return self._report.get(key, plan.model, fn, plan)
 
     def _cache_rules(self, plan: Plan) -> list[Rule]:
         s = self.settings(plan)

@@ -32,6 +32,7 @@ from kvdesk.core.engines.base import FixedCosts
 from kvdesk.core.engines.llamacpp import MIB, LlamaCppEngine, Settings
 from kvdesk.core.engines.llamacpp_layout import Layout
 from kvdesk.core.engines.llamacpp_rules import pad, parse_build
+from kvdesk.core.engines.memo import AnchoredMemo
 from kvdesk.core.errors import InputError
 from kvdesk.core.plan import Plan
 
@@ -153,13 +154,19 @@ def legacy_runner(version: str | None) -> bool:
     return release is not None and release < LLAMA_SERVER_RELEASE
 
 
+
+def _go_engine_layout(lay: Layout, architecture: str) -> Layout:
+    """``lay`` marked for Ollama's Go engine (gpt-oss keeps its fixed SWA memory there)."""
+    gpt_oss = "gpt" in architecture.lower()
+    return replace(lay, go_engine=True, swa_memory=GPT_OSS_SWA_MEMORY if gpt_oss else 0)
+
 class OllamaEngine(LlamaCppEngine):
     name = "ollama"
     label = "Ollama"
 
     def __init__(self) -> None:
         super().__init__()
-        self._go_layouts: dict[int, tuple[Layout, Layout]] = {}
+        self._go_layouts: AnchoredMemo[Layout] = AnchoredMemo(64)
 
     def _resolve(self, plan: Plan) -> Settings:
         changes: dict[str, object] = {"version": llama_build_for(plan.engine.version)}
@@ -174,14 +181,7 @@ class OllamaEngine(LlamaCppEngine):
         lay = super().layout(plan, s)
         if not (legacy_runner(plan.engine.version) and go_engine_arch(plan.model.architecture)):
             return lay
-        hit = self._go_layouts.get(id(lay))
-        if hit is None or hit[0] is not lay:
-            gpt_oss = "gpt" in plan.model.architecture.lower()
-            marked = replace(lay, go_engine=True, swa_memory=GPT_OSS_SWA_MEMORY if gpt_oss else 0)
-            if len(self._go_layouts) > 64:
-                self._go_layouts.clear()
-            hit = self._go_layouts[id(lay)] = (lay, marked)
-        return hit[1]
+        return self._go_layouts.get(id(lay), lay, _go_engine_layout, lay, plan.model.architecture)
 
     def _cells_for(
         self, s: Settings, lay: Layout, ctx: npt.ArrayLike, batch: npt.ArrayLike
