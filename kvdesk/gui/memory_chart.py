@@ -120,7 +120,6 @@ class MemoryChart(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
         self._colors: ChartColors | None = None
-        self._spills = True  # what lies beyond the budget is offloaded (False: the engine refuses to start)
         self._n_devices = -1
         self._budget_key: tuple[float, ...] = ()
         self._range: tuple[int, float] | None = None
@@ -196,24 +195,28 @@ class MemoryChart(QWidget):
             names = [(i, d.name) for i, d in enumerate(self.model.breakdown.per_device)]
             step = max(1, n // 16)
             self.plot.getPlotItem().getAxis("bottom").setTicks([names[::step]])
-        self._set_spill_legend(self.model.breakdown.engine in SPILLING_ENGINES)
+        spills = self.model.breakdown.engine in SPILLING_ENGINES  # else the engine refuses to start
+        self._set_spill_legend(spills)
         self.budget_label.setText(f"budget {g['budget'][0]:.1f} GiB" if n else "")
         self.budget_label.setPos(-half - 0.01, float(g["budget"][0]) if n else 0)
-        self._label(g, top)
+        self._label(g, top, spills)
 
-    def spill_legend_text(self) -> str:
+    def _spill_legend_label(self) -> pg.LabelItem | None:
         for sample, label in self.legend.items:
             if sample.item is self.bars["spill"]:
-                return str(label.text)
-        return ""
+                return label
+        return None
+
+    def spill_legend_text(self) -> str:
+        label = self._spill_legend_label()
+        return "" if label is None else str(label.text)
 
     def _set_spill_legend(self, spills: bool) -> None:
         """What is beyond the budget line: offloaded to RAM (llama.cpp, Ollama) or a refusal to start (vLLM)."""
         text = SPILL_LABEL if spills else OVER_LABEL
-        self._spills = spills
-        for sample, label in self.legend.items:
-            if sample.item is self.bars["spill"] and label.text != text:
-                label.setText(text)
+        label = self._spill_legend_label()
+        if label is not None and label.text != text:
+            label.setText(text)
 
     def _set_range(self, n: int, top: float) -> None:
         """Rescale only when the bars outgrow the view or shrink well inside it (no jitter while typing)."""
@@ -225,7 +228,7 @@ class MemoryChart(QWidget):
         x_lo = -1.0 if n == 1 else -0.85
         self.plot.getPlotItem().setRange(xRange=(x_lo, x_hi), yRange=(0, top * HEADROOM), padding=0)
 
-    def _label(self, g: dict[str, np.ndarray], top: float) -> None:
+    def _label(self, g: dict[str, np.ndarray], top: float, spills: bool) -> None:
         """Value labels: beside the bar with names for one or two devices, inside tall segments otherwise."""
         n_all = len(g["budget"])
         n = min(n_all, MAX_LABELLED_DEVICES)
@@ -249,7 +252,7 @@ class MemoryChart(QWidget):
                 y += h
             texts += _spread(column, 0.04 * top)
             spill = float(g["spill"][i])
-            over = "spill" if self._spills else "over by"
+            over = "spill" if spills else "over by"
             head = f"used {g['total'][i]:.2f} GiB" + (f" — {over} {spill:.2f}" if spill > 0 else "")
             totals.append((i, max(y, float(g["budget"][i])), head, fg))
         self._place(self.labels, texts, anchor=(0.0 if beside else 0.5, 0.5), bold=False)
